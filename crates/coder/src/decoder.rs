@@ -1,0 +1,71 @@
+use crate::{Cdf, Error, TOP};
+
+/// Decodes symbols from bytes made by [`crate::Encoder`], given the same `Cdf` sequence.
+///
+/// Reads zeros past the end of its input, so it never fails for lack of bytes: a truncated or
+/// corrupt stream either fails with [`Error::Corrupt`] or decodes to symbols that the caller's
+/// checksum rejects.
+#[derive(Debug, Clone)]
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+    /// `code − low` of the encoder; always below `range` for a valid stream.
+    code: u64,
+    range: u64,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder over `input`.
+    pub fn new(input: &'a [u8]) -> Decoder<'a> {
+        let mut dec = Decoder {
+            input,
+            pos: 0,
+            code: 0,
+            range: u64::MAX,
+        };
+        for _ in 0..8 {
+            dec.code = (dec.code << 8) | u64::from(dec.next_byte());
+        }
+        dec
+    }
+
+    #[inline]
+    fn next_byte(&mut self) -> u8 {
+        let b = self.input.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    /// Decode one symbol under `cdf`.
+    #[inline]
+    pub fn decode(&mut self, cdf: &Cdf) -> Result<u32, Error> {
+        let precision = cdf.precision();
+        let r = self.range >> precision;
+        let target = self.code / r;
+        if target >> precision != 0 {
+            return Err(Error::Corrupt);
+        }
+        let symbol = cdf.find(target as u32);
+        let (start, freq) = cdf.interval(symbol);
+        self.code -= r * u64::from(start);
+        self.range = r * u64::from(freq);
+        while self.range < TOP {
+            self.code = (self.code << 8) | u64::from(self.next_byte());
+            self.range <<= 8;
+        }
+        Ok(symbol)
+    }
+
+    /// Bytes consumed so far, counting the zeros read past the end.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether more bytes were consumed than a valid stream of this input's length allows.
+    ///
+    /// The decoder reads 8 bytes ahead of what the encoder's final interval needs, so a valid
+    /// stream is never read more than 8 bytes past its end.
+    pub fn overran(&self) -> bool {
+        self.pos > self.input.len() + 8
+    }
+}

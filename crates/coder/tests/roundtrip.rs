@@ -1,0 +1,116 @@
+//! Round trips and the overhead bound of the range coder.
+
+use lmzip_coder::{Cdf, Decoder, Encoder};
+
+/// A small deterministic generator for test data.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// A table with skewed frequencies, randomised by `rng`.
+fn random_cdf(rng: &mut Lcg, precision: u32, n: usize) -> Cdf {
+    let total = 1u64 << precision;
+    let mut f: Vec<u64> = (0..n).map(|_| 1 + (rng.next() % 1000).pow(3)).collect();
+    let sum: u64 = f.iter().sum();
+    let mut freqs: Vec<u32> = f
+        .iter_mut()
+        .map(|x| ((*x as u128 * (total - n as u64) as u128 / sum as u128) as u64 + 1) as u32)
+        .collect();
+    let assigned: u64 = freqs.iter().map(|&x| x as u64).sum();
+    freqs[0] += (total - assigned) as u32;
+    Cdf::from_frequencies(precision, &freqs).unwrap()
+}
+
+fn round_trip(symbols: &[u32], cdfs: &[Cdf]) -> Vec<u8> {
+    let mut enc = Encoder::new();
+    for (&s, c) in symbols.iter().zip(cdfs) {
+        enc.encode(s, c);
+    }
+    let bytes = enc.finish();
+    let mut dec = Decoder::new(&bytes);
+    for (i, (&s, c)) in symbols.iter().zip(cdfs).enumerate() {
+        assert_eq!(dec.decode(c).unwrap(), s, "symbol {i}");
+    }
+    assert!(!dec.overran());
+    bytes
+}
+
+#[test]
+fn empty_message_is_empty() {
+    assert!(Encoder::new().finish().is_empty());
+}
+
+#[test]
+fn random_tables_every_precision() {
+    let mut rng = Lcg(1);
+    for precision in [1, 2, 8, 12, 16, 20, 24, 30] {
+        for n in [1usize, 2, 3, 17, 256, 5000] {
+            if n as u64 > 1 << precision {
+                continue;
+            }
+            let cdfs: Vec<Cdf> = (0..300).map(|_| random_cdf(&mut rng, precision, n)).collect();
+            let symbols: Vec<u32> = (0..300).map(|_| (rng.next() % n as u64) as u32).collect();
+            let bytes = round_trip(&symbols, &cdfs);
+            let bits: f64 = symbols.iter().zip(&cdfs).map(|(&s, c)| c.cost_bits(s)).sum();
+            assert!(bytes.len() as f64 <= bits / 8.0 + 4.0, "p{precision} n{n}");
+        }
+    }
+}
+
+#[test]
+fn extreme_probabilities_force_carries() {
+    // Long runs of the most probable symbol of a table whose first symbol takes almost all the
+    // mass produce many 0xFF bytes and carries through them.
+    let p = 24;
+    let skew = Cdf::from_frequencies(p, &[(1 << p) - 2, 1, 1]).unwrap();
+    let low = Cdf::from_frequencies(p, &[1, 1, (1 << p) - 2]).unwrap();
+    let mut rng = Lcg(7);
+    let mut symbols = Vec::new();
+    let mut cdfs = Vec::new();
+    for _ in 0..20_000 {
+        let c = if rng.next() % 3 == 0 { &low } else { &skew };
+        let s = if rng.next() % 50 == 0 {
+            (rng.next() % 3) as u32
+        } else if std::ptr::eq(c, &low) {
+            2
+        } else {
+            0
+        };
+        symbols.push(s);
+        cdfs.push(c.clone());
+    }
+    round_trip(&symbols, &cdfs);
+}
+
+#[test]
+fn least_probable_symbols_everywhere() {
+    let p = 16;
+    let cdf = Cdf::from_frequencies(p, &[1, (1 << p) - 2, 1]).unwrap();
+    let symbols: Vec<u32> = (0..5000).map(|i| if i % 2 == 0 { 0 } else { 2 }).collect();
+    let cdfs = vec![cdf; symbols.len()];
+    let bytes = round_trip(&symbols, &cdfs);
+    let bits: f64 = symbols.iter().zip(&cdfs).map(|(&s, c)| c.cost_bits(s)).sum();
+    assert!(bytes.len() as f64 <= bits / 8.0 + 4.0);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut rng = Lcg(3);
+    let cdf = Cdf::from_frequencies(16, &[60_000, 5_000, 536]).unwrap();
+    for len in 0..64 {
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut dec = Decoder::new(&bytes);
+        for _ in 0..1000 {
+            if dec.decode(&cdf).is_err() {
+                break;
+            }
+        }
+    }
+}
