@@ -61,11 +61,4 @@ impl<'a> Decoder<'a> {
         self.pos
     }
 
-    /// Whether more bytes were consumed than a valid stream of this input's length allows.
-    ///
-    /// The decoder reads 8 bytes ahead of what the encoder's final interval needs, so a valid
-    /// stream is never read more than 8 bytes past its end.
-    pub fn overran(&self) -> bool {
-        self.pos > self.input.len() + 8
-    }
 }

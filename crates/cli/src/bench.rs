@@ -1,0 +1,80 @@
+//! `lmzip bench`: lmzip models beside gzip and xz on the same chunks of real data.
+
+use crate::Outcome;
+use anyhow::{Context, Result};
+use clap::Args;
+use lmzip_bench::{Classic, Measurement, measure_classic, measure_lmzip};
+use lmzip_data::Modality;
+use lmzip_models::ContextMixing;
+use std::path::PathBuf;
+
+/// Options of `lmzip bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The data folder, with text/, images/ and audio/ inside.
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Modalities to measure (text, images, audio8, audio16), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "text,images,audio8")]
+    modality: Vec<String>,
+    /// Chunks sampled per modality.
+    #[arg(long, default_value_t = 500)]
+    chunks: usize,
+    /// Seed of the chunk sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Threads for lmzip; 0 means one per core.
+    #[arg(short = 'T', long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// Run the benchmark and print a markdown table.
+pub fn run(args: &BenchArgs) -> Outcome {
+    let threads = if args.threads == 0 {
+        lmzip::write::default_threads()
+    } else {
+        args.threads
+    };
+    println!(
+        "| data | chunks | compressor | rate % | compress MB/s | decompress MB/s |\n|---|---|---|---|---|---|"
+    );
+    for name in &args.modality {
+        let modality = Modality::from_name(name)
+            .with_context(|| format!("unknown modality '{name}'"))?;
+        let chunks = load(args, modality)?;
+        let mut rows: Vec<Measurement> = Classic::ALL
+            .iter()
+            .map(|&c| measure_classic(c, &chunks))
+            .collect();
+        rows.push(measure_lmzip(
+            "lmzip baseline",
+            &ContextMixing::new(),
+            &chunks,
+            lmzip::DEFAULT_CHUNK_SIZE,
+            threads,
+        )?);
+        for m in rows {
+            println!(
+                "| {modality} | {} | {} | {:.2} | {:.3} | {:.3} |",
+                chunks.len(),
+                m.compressor,
+                100.0 * m.rate(),
+                m.compress_bps / 1e6,
+                m.decompress_bps / 1e6
+            );
+        }
+    }
+    Ok(true)
+}
+
+fn load(args: &BenchArgs, modality: Modality) -> Result<Vec<Vec<u8>>> {
+    let folder = match modality {
+        Modality::Text => "text",
+        Modality::Images => "images",
+        Modality::Audio8 | Modality::Audio16 => "audio",
+    };
+    let root = args.data.join(folder);
+    let all = lmzip_data::load(&root, modality, lmzip::DEFAULT_CHUNK_SIZE as usize)
+        .with_context(|| format!("cannot load {modality} from {}", root.display()))?;
+    Ok(lmzip_data::sample(&all, args.chunks, args.seed))
+}

@@ -1,0 +1,116 @@
+//! The `lmzip` command: compress and decompress files with a predictive model, with the
+//! conventions of gzip, xz and zstd.
+
+mod bench;
+mod files;
+mod models;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Lossless compression with a language model driving an arithmetic coder.
+///
+/// With no FILE, or when FILE is -, reads standard input and writes standard output.
+#[derive(Parser, Debug)]
+#[command(name = "lmzip", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    codec: CodecArgs,
+}
+
+/// Options of compression and decompression.
+#[derive(Args, Debug, Clone)]
+pub struct CodecArgs {
+    /// Files to compress (or decompress with -d).
+    files: Vec<PathBuf>,
+    /// Decompress.
+    #[arg(short = 'd', long = "decompress")]
+    decompress: bool,
+    /// Test archives: decompress and check, write nothing.
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Write to standard output; keep input files.
+    #[arg(short = 'c', long = "stdout")]
+    stdout: bool,
+    /// Keep input files.
+    #[arg(short = 'k', long = "keep")]
+    keep: bool,
+    /// Overwrite existing outputs; write compressed data to a terminal.
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Write the output to this file (one input only).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Threads; 0 means one per core. The archive is the same for any value.
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Print nothing but errors.
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// Print the rate and speed of each file.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Model used to compress: `baseline` (the weightless context-mixing model). Decompression
+    /// takes the model named in the archive.
+    #[arg(long = "model", value_name = "NAME|PATH", default_value = "baseline")]
+    model: String,
+    /// Bytes per independently coded chunk (1 to 16 MiB).
+    #[arg(long = "chunk-size", value_name = "BYTES", default_value_t = lmzip::DEFAULT_CHUNK_SIZE)]
+    chunk_size: u32,
+}
+
+impl CodecArgs {
+    /// The thread count, with 0 resolved to the number of cores.
+    fn threads(&self) -> usize {
+        if self.threads == 0 {
+            lmzip::write::default_threads()
+        } else {
+            self.threads
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show an archive's header, model, chunk statistics and rate.
+    Info {
+        /// Archives to describe.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Measure models beside gzip and xz on the paper's chunks of a data folder.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Info { files }) => files::info(&files),
+        Some(Command::Bench(args)) => bench::run(&args),
+        None => files::run(&cli.codec),
+    };
+    std::process::exit(match result {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            if !is_broken_pipe(&e) {
+                eprintln!("lmzip: {e:#}");
+            }
+            1
+        }
+    });
+}
+
+/// Whether an error is a closed pipe on the output (`lmzip -dc f.lmz | head`): exit quietly.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Result type of the commands: `Ok(false)` when some file failed (already reported).
+pub type Outcome = Result<bool>;

@@ -1,0 +1,115 @@
+//! Code one chunk: the buffer-level core under the streams.
+//!
+//! Every chunk is coded from a fresh model state, so chunks are independent: any subset can be
+//! coded or decoded in any order, on any thread.
+
+use crate::Error;
+use lmzip_coder::{Cdf, Decoder, Encoder};
+use lmzip_models::{Model, Symbols, symbolize};
+
+/// Code `data` with `model`, resetting `state` first. Returns the coded bytes.
+pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8> {
+    model.reset(state);
+    let mut cdf = initial_cdf(model);
+    let mut enc = Encoder::new();
+    for symbol in symbolize(model.symbols(), data) {
+        model.predict(state, &mut cdf);
+        enc.encode(symbol, &cdf);
+        model.observe(state, symbol);
+    }
+    enc.finish()
+}
+
+/// Decode `len` bytes coded by [`encode`] with the same model, resetting `state` first.
+pub fn decode<M: Model>(
+    model: &M,
+    state: &mut M::State,
+    coded: &[u8],
+    len: usize,
+) -> Result<Vec<u8>, Error> {
+    model.reset(state);
+    let mut cdf = initial_cdf(model);
+    let mut dec = Decoder::new(coded);
+    let mut out = Vec::with_capacity(len);
+    let corrupt = |_| Error::Corrupt("the coded data does not decode under this model".into());
+    match model.symbols() {
+        Symbols::Bytes => {
+            for _ in 0..len {
+                model.predict(state, &mut cdf);
+                let s = dec.decode(&cdf).map_err(corrupt)?;
+                model.observe(state, s);
+                out.push(s as u8);
+            }
+        }
+        Symbols::Bits => {
+            for _ in 0..len {
+                let mut byte = 0u32;
+                for _ in 0..8 {
+                    model.predict(state, &mut cdf);
+                    let s = dec.decode(&cdf).map_err(corrupt)?;
+                    model.observe(state, s);
+                    byte = (byte << 1) | s;
+                }
+                out.push(byte as u8);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decode many chunks in lockstep, one coding step for all of them at a time, through
+/// [`Model::predict_batch`]. The result equals calling [`decode`] on each.
+pub fn decode_batch<M: Model>(
+    model: &M,
+    states: &mut [M::State],
+    chunks: &[(&[u8], usize)],
+) -> Result<Vec<Vec<u8>>, Error> {
+    assert!(states.len() >= chunks.len(), "BUG: one state per chunk");
+    let states = &mut states[..chunks.len()];
+    for state in states.iter_mut() {
+        model.reset(state);
+    }
+    let per_byte = model.symbols().per_byte();
+    let mut decoders: Vec<Decoder> = chunks.iter().map(|(c, _)| Decoder::new(c)).collect();
+    let mut cdfs = vec![initial_cdf(model); chunks.len()];
+    let mut symbols: Vec<Vec<u32>> = chunks
+        .iter()
+        .map(|&(_, len)| Vec::with_capacity(len * per_byte))
+        .collect();
+    let steps = chunks.iter().map(|&(_, len)| len * per_byte).max().unwrap_or(0);
+    let mut active: Vec<usize> = Vec::with_capacity(chunks.len());
+    for step in 0..steps {
+        // Chunks are ordered arbitrarily: gather those that still have symbols.
+        active.clear();
+        active.extend((0..chunks.len()).filter(|&i| step < chunks[i].1 * per_byte));
+        if active.len() == chunks.len() {
+            model.predict_batch(states, &mut cdfs);
+        } else {
+            for &i in &active {
+                model.predict(&mut states[i], &mut cdfs[i]);
+            }
+        }
+        for &i in &active {
+            let s = decoders[i].decode(&cdfs[i]).map_err(|_| {
+                Error::Corrupt("the coded data does not decode under this model".into())
+            })?;
+            model.observe(&mut states[i], s);
+            symbols[i].push(s);
+        }
+    }
+    Ok(symbols
+        .into_iter()
+        .map(|syms| match model.symbols() {
+            Symbols::Bytes => syms.into_iter().map(|s| s as u8).collect(),
+            Symbols::Bits => syms
+                .chunks(8)
+                .map(|bits| bits.iter().fold(0u32, |b, &s| (b << 1) | s) as u8)
+                .collect(),
+        })
+        .collect())
+}
+
+fn initial_cdf<M: Model>(model: &M) -> Cdf {
+    Cdf::uniform(model.precision(), model.symbols().alphabet_size())
+        .expect("BUG: a model's precision fits its alphabet")
+}

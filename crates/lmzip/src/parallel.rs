@@ -1,0 +1,34 @@
+//! Runs independent per-chunk jobs on a fixed number of threads, preserving order.
+
+/// Apply `f` to every item, with one model state per thread; results come back in item order.
+///
+/// Items are split into contiguous runs, one per state. Which thread codes which chunk never
+/// changes a result, because every chunk starts from a reset state.
+pub(crate) fn map_ordered<S, I, O, F>(states: &mut [S], items: &[I], f: F) -> Vec<O>
+where
+    S: Send,
+    I: Sync,
+    O: Send,
+    F: Fn(&mut S, &I) -> O + Sync,
+{
+    let threads = states.len().min(items.len()).max(1);
+    if threads == 1 {
+        let state = &mut states[0];
+        return items.iter().map(|item| f(state, item)).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .iter_mut()
+            .zip(items.chunks(per))
+            .map(|(state, run)| {
+                scope.spawn(move || run.iter().map(|item| f(state, item)).collect::<Vec<O>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("BUG: a chunk worker panicked"))
+            .collect()
+    })
+}

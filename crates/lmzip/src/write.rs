@@ -1,0 +1,199 @@
+//! Compression as a `Write` adapter.
+
+use crate::{Error, NUMERICS_VERSION, chunk, parallel};
+use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_chunk, write_end};
+use lmzip_models::Model;
+use std::io::{self, Write};
+
+/// Options for an [`Encoder`].
+#[derive(Debug, Clone)]
+pub struct EncoderBuilder {
+    chunk_size: u32,
+    threads: usize,
+    original_len: Option<u64>,
+}
+
+impl Default for EncoderBuilder {
+    fn default() -> Self {
+        EncoderBuilder::new()
+    }
+}
+
+impl EncoderBuilder {
+    /// Default options.
+    pub fn new() -> EncoderBuilder {
+        EncoderBuilder {
+            chunk_size: crate::DEFAULT_CHUNK_SIZE,
+            threads: default_threads(),
+            original_len: None,
+        }
+    }
+
+    /// Bytes per independently coded chunk, 1 to 16 MiB.
+    ///
+    /// By default, 2048 bytes, the paper's chunk size.
+    pub fn chunk_size(&mut self, bytes: u32) -> &mut Self {
+        self.chunk_size = bytes;
+        self
+    }
+
+    /// Threads that code chunks in parallel. The archive does not depend on it.
+    ///
+    /// By default, the number of available cores.
+    pub fn threads(&mut self, threads: usize) -> &mut Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Record the original length in the header (checked against the data at the end).
+    ///
+    /// By default, unknown (a stream).
+    pub fn original_len(&mut self, len: Option<u64>) -> &mut Self {
+        self.original_len = len;
+        self
+    }
+
+    /// An encoder writing to `w` with `model`. Writes the header at once.
+    pub fn build<W: Write, M: Model>(&self, mut w: W, model: M) -> Result<Encoder<W, M>, Error> {
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return Err(Error::Config(format!(
+                "chunk size must be 1 to {MAX_CHUNK_SIZE} bytes, not {}",
+                self.chunk_size
+            )));
+        }
+        if self.threads == 0 {
+            return Err(Error::Config("thread count must be at least 1".into()));
+        }
+        let id = model.id();
+        let header = Header {
+            numerics_version: NUMERICS_VERSION,
+            chunk_size: self.chunk_size,
+            original_len: self.original_len,
+            model_name: id.name,
+            model_sha256: id.sha256,
+        };
+        header.write(&mut w)?;
+        let states = (0..self.threads).map(|_| model.new_state()).collect();
+        let batch_chunks = batch_chunks(self.threads, self.chunk_size);
+        Ok(Encoder {
+            inner: w,
+            model,
+            header,
+            states,
+            buf: Vec::with_capacity(batch_chunks * self.chunk_size as usize),
+            batch_chunks,
+            trailer: Trailer {
+                original_len: 0,
+                chunks: 0,
+                crc32c: 0,
+            },
+        })
+    }
+}
+
+/// The number of cores, or 1 if unknown.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Chunks per parallel batch: enough to keep every thread busy, about 1 MiB per thread at most.
+pub(crate) fn batch_chunks(threads: usize, chunk_size: u32) -> usize {
+    threads * ((1 << 20) / chunk_size as usize).clamp(1, 8)
+}
+
+/// Compresses what is written to it into an lmzip archive on `W`.
+///
+/// Call [`Encoder::finish`]: without it the archive has no trailer, and decoders reject it as
+/// truncated.
+pub struct Encoder<W: Write, M: Model> {
+    inner: W,
+    model: M,
+    header: Header,
+    states: Vec<M::State>,
+    /// Input not yet coded: fewer than `batch_chunks` chunks.
+    buf: Vec<u8>,
+    batch_chunks: usize,
+    trailer: Trailer,
+}
+
+impl<W: Write, M: Model> Encoder<W, M> {
+    /// An encoder with default options; see [`EncoderBuilder`].
+    pub fn new(w: W, model: M) -> Result<Encoder<W, M>, Error> {
+        EncoderBuilder::new().build(w, model)
+    }
+
+    /// The header written at the start of the archive.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Code the chunks in `self.buf[..len]` (a whole number of chunks, or the final rest).
+    fn code_buffered(&mut self, len: usize) -> Result<(), Error> {
+        let chunk_size = self.header.chunk_size as usize;
+        let chunks: Vec<&[u8]> = self.buf[..len].chunks(chunk_size).collect();
+        let model = &self.model;
+        let coded = parallel::map_ordered(&mut self.states, &chunks, |state, data| {
+            chunk::encode(model, state, data)
+        });
+        for (data, coded) in chunks.iter().zip(&coded) {
+            let payload = (coded.len() < data.len()).then_some(&coded[..]);
+            write_chunk(&mut self.inner, &self.header, data, payload)?;
+            self.trailer.crc32c = crc32c_append(self.trailer.crc32c, data);
+            self.trailer.original_len += data.len() as u64;
+            self.trailer.chunks += 1;
+        }
+        self.buf.drain(..len);
+        Ok(())
+    }
+
+    /// Code everything left, write the trailer, and return the writer.
+    pub fn finish(mut self) -> Result<W, Error> {
+        let len = self.buf.len();
+        self.code_buffered(len)?;
+        if let Some(expected) = self.header.original_len
+            && expected != self.trailer.original_len
+        {
+            return Err(Error::Config(format!(
+                "the header announced {expected} bytes but {} were written",
+                self.trailer.original_len
+            )));
+        }
+        write_end(&mut self.inner, &self.trailer)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// The underlying writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The underlying writer, mutably. Writing to it corrupts the archive.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// The underlying writer, without finishing the archive.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write, M: Model> Write for Encoder<W, M> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let chunk_size = self.header.chunk_size as usize;
+        let capacity = self.batch_chunks * chunk_size;
+        let n = data.len().min(capacity - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == capacity {
+            self.code_buffered(capacity)?;
+        }
+        Ok(n)
+    }
+
+    /// Flushes the underlying writer. Buffered input stays buffered until a whole batch of
+    /// chunks is available, because cutting a chunk early would change the archive.
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
