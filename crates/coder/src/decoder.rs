@@ -12,6 +12,8 @@ pub struct Decoder<'a> {
     /// `code − low` of the encoder; always below `range` for a valid stream.
     code: u64,
     range: u64,
+    /// The last 8 bytes read (zeros past the end included), as the encoder's final value.
+    window: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -22,6 +24,7 @@ impl<'a> Decoder<'a> {
             pos: 0,
             code: 0,
             range: u64::MAX,
+            window: 0,
         };
         for _ in 0..8 {
             dec.code = (dec.code << 8) | u64::from(dec.next_byte());
@@ -33,6 +36,7 @@ impl<'a> Decoder<'a> {
     fn next_byte(&mut self) -> u8 {
         let b = self.input.get(self.pos).copied().unwrap_or(0);
         self.pos += 1;
+        self.window = (self.window << 8) | u64::from(b);
         b
     }
 
@@ -61,4 +65,31 @@ impl<'a> Decoder<'a> {
         self.pos
     }
 
+
+    /// Check that the input is exactly what the encoder writes for the symbols decoded.
+    ///
+    /// The encoder's output is canonical: its final value is the one with the fewest bytes in
+    /// the final interval, and trailing zero bytes are dropped. Any other input that happens to
+    /// decode to the same symbols (a changed last byte, appended bytes) is rejected here, so
+    /// every change to a coded stream is an error, not a silent success.
+    pub fn finish(self) -> Result<(), Error> {
+        // The encoder's low end, modulo 2^64: the value minus `code` (exact, since the value
+        // lies in [low, low + range)).
+        let low = self.window.wrapping_sub(self.code);
+        let mut canonical = None;
+        for k in 1..=8u32 {
+            let unit_mask = if k == 8 { 0 } else { (1u64 << (64 - 8 * k)) - 1 };
+            let v = low.wrapping_add(unit_mask) & !unit_mask;
+            if v.wrapping_sub(low) < self.range {
+                canonical = Some(v);
+                break;
+            }
+        }
+        let fits = self.input.len() <= self.pos && self.input.last() != Some(&0);
+        if canonical == Some(self.window) && fits {
+            Ok(())
+        } else {
+            Err(Error::Corrupt)
+        }
+    }
 }

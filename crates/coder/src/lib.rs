@@ -21,6 +21,7 @@
 //! let mut dec = Decoder::new(&bytes);
 //! let decoded: Vec<u32> = (0..message.len()).map(|_| dec.decode(&cdf).unwrap()).collect();
 //! assert_eq!(decoded, message);
+//! dec.finish().unwrap(); // the input is exactly what the encoder wrote
 //! ```
 //!
 //! # Design

@@ -38,6 +38,7 @@ fn round_trip(symbols: &[u32], cdfs: &[Cdf]) -> Vec<u8> {
     for (i, (&s, c)) in symbols.iter().zip(cdfs).enumerate() {
         assert_eq!(dec.decode(c).unwrap(), s, "symbol {i}");
     }
+    dec.finish().expect("canonical stream");
     bytes
 }
 
@@ -111,5 +112,29 @@ fn garbage_never_panics() {
                 break;
             }
         }
+    }
+}
+
+#[test]
+fn altered_streams_are_not_canonical() {
+    let mut rng = Lcg(11);
+    let cdfs: Vec<Cdf> = (0..400).map(|_| random_cdf(&mut rng, 16, 40)).collect();
+    let symbols: Vec<u32> = (0..400).map(|_| (rng.next() % 40) as u32).collect();
+    let bytes = round_trip(&symbols, &cdfs);
+    for i in 0..bytes.len() {
+        for delta in [1u8, 0x10, 0xFF] {
+            let mut bad = bytes.clone();
+            bad[i] ^= delta;
+            let mut dec = Decoder::new(&bad);
+            let same = symbols.iter().zip(&cdfs).all(|(&s, c)| dec.decode(c) == Ok(s));
+            assert!(!same || dec.finish().is_err(), "byte {i} ^ {delta:#x} accepted");
+        }
+    }
+    for extra in [0u8, 1, 0x80] {
+        let mut longer = bytes.clone();
+        longer.push(extra);
+        let mut dec = Decoder::new(&longer);
+        let same = symbols.iter().zip(&cdfs).all(|(&s, c)| dec.decode(c) == Ok(s));
+        assert!(!same || dec.finish().is_err(), "appended {extra:#x} accepted");
     }
 }

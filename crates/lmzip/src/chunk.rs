@@ -54,6 +54,7 @@ pub fn decode<M: Model>(
             }
         }
     }
+    dec.finish().map_err(corrupt)?;
     Ok(out)
 }
 
@@ -96,6 +97,11 @@ pub fn decode_batch<M: Model>(
             model.observe(&mut states[i], s);
             symbols[i].push(s);
         }
+    }
+    for dec in decoders {
+        dec.finish().map_err(|_| {
+            Error::Corrupt("the coded data does not decode under this model".into())
+        })?;
     }
     Ok(symbols
         .into_iter()

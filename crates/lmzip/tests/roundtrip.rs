@@ -1,0 +1,269 @@
+//! Round trips through every path: one-shot and streaming, odd I/O sizes, thread counts,
+//! lockstep batch decoding; hostile archives; the coder's overhead on real text.
+
+use lmzip::{Error, Model, ModelId, chunk, read::Decoder, write::EncoderBuilder};
+use lmzip_coder::Cdf;
+use lmzip_models::{ContextMixing, Symbols, symbolize};
+use std::io::{Read, Write};
+use std::path::Path;
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+fn compress_with(data: &[u8], threads: usize, chunk_size: u32, write_size: usize) -> Vec<u8> {
+    let mut enc = EncoderBuilder::new()
+        .threads(threads)
+        .chunk_size(chunk_size)
+        .original_len(Some(data.len() as u64))
+        .build(Vec::new(), ContextMixing::new())
+        .unwrap();
+    for piece in data.chunks(write_size.max(1)) {
+        enc.write_all(piece).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+fn decompress_with(archive: &[u8], threads: usize, read_size: usize) -> Result<Vec<u8>, Error> {
+    let mut dec = Decoder::new(archive, ContextMixing::new(), threads)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; read_size];
+    loop {
+        let n = dec.read(&mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The path matrix: thread counts 1/2/8 give identical archives; odd write and read sizes;
+/// streaming and one-shot agree; lockstep batch decoding equals chunk-by-chunk decoding.
+struct RoundTrip<'a> {
+    input: &'a [u8],
+    chunk_size: u32,
+}
+
+impl<'a> RoundTrip<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        RoundTrip {
+            input,
+            chunk_size: lmzip::DEFAULT_CHUNK_SIZE,
+        }
+    }
+
+    fn chunk_size(mut self, n: u32) -> Self {
+        self.chunk_size = n;
+        self
+    }
+
+    fn test(self) -> Vec<u8> {
+        let a1 = compress_with(self.input, 1, self.chunk_size, usize::MAX);
+        let a2 = compress_with(self.input, 2, self.chunk_size, 7);
+        let a8 = compress_with(self.input, 8, self.chunk_size, 1 << 15);
+        assert!(a1 == a2 && a2 == a8, "archives differ between thread counts");
+        if self.chunk_size == lmzip::DEFAULT_CHUNK_SIZE {
+            assert_eq!(lmzip::compress(self.input, ContextMixing::new()).unwrap(), a1);
+            assert_eq!(lmzip::decompress(&a1, ContextMixing::new()).unwrap(), self.input);
+        }
+        assert_eq!(decompress_with(&a1, 1, 1 << 16).unwrap(), self.input);
+        assert_eq!(decompress_with(&a1, 2, 3).unwrap(), self.input);
+        assert_eq!(decompress_with(&a1, 8, 1000).unwrap(), self.input);
+        self.check_batch();
+        a1
+    }
+
+    /// Decoding several chunks in lockstep gives each chunk's own decoding.
+    fn check_batch(&self) {
+        let model = ContextMixing::new();
+        let mut state = model.new_state();
+        let pieces: Vec<&[u8]> = self.input.chunks(self.chunk_size as usize).take(5).collect();
+        let coded: Vec<Vec<u8>> = pieces
+            .iter()
+            .map(|p| chunk::encode(&model, &mut state, p))
+            .collect();
+        let jobs: Vec<(&[u8], usize)> = coded
+            .iter()
+            .zip(&pieces)
+            .map(|(c, p)| (&c[..], p.len()))
+            .collect();
+        let mut states: Vec<_> = (0..jobs.len()).map(|_| model.new_state()).collect();
+        let decoded = chunk::decode_batch(&model, &mut states, &jobs).unwrap();
+        for (d, p) in decoded.iter().zip(&pieces) {
+            assert_eq!(d, p);
+        }
+    }
+}
+
+#[test]
+fn edge_sizes() {
+    let text = std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap();
+    for n in [0, 1, 2, 2047, 2048, 2049, 4096, 4097, 20_000] {
+        RoundTrip::new(&text[..n]).test();
+    }
+    RoundTrip::new(&text[..5000]).chunk_size(1).test();
+    RoundTrip::new(&text[..5000]).chunk_size(777).test();
+    RoundTrip::new(&text[..70_000]).chunk_size(65_536).test();
+}
+
+#[test]
+fn degenerate_inputs() {
+    RoundTrip::new(&vec![0u8; 10_000]).test();
+    RoundTrip::new(&vec![0xFFu8; 10_000]).test();
+    let ramp: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    RoundTrip::new(&ramp).test();
+}
+
+#[test]
+fn random_megabyte_grows_at_most_half_a_percent() {
+    let data = random_bytes(1 << 20, 99);
+    let archive = RoundTrip::new(&data).test();
+    let header = lmzip::Header::read(&mut &archive[..]).unwrap().encoded_len();
+    let limit = header as f64 + data.len() as f64 * 1.005;
+    assert!(archive.len() as f64 <= limit, "{} > {limit}", archive.len());
+}
+
+#[test]
+fn every_text_file_round_trips() {
+    let files = lmzip_data::list_files(&Path::new(SHARED).join("text"), lmzip_data::Modality::Text).unwrap();
+    assert!(files.len() > 100);
+    for f in files {
+        let data = std::fs::read(&f).unwrap();
+        let archive = compress_with(&data, 2, lmzip::DEFAULT_CHUNK_SIZE, 1 << 16);
+        let back = decompress_with(&archive, 2, 1 << 16).unwrap();
+        assert!(back == data, "{}", f.display());
+    }
+}
+
+#[test]
+fn image_and_audio_samples_round_trip() {
+    use lmzip_data::Modality;
+    for (folder, modality) in [
+        ("images/kodak", Modality::Images),
+        ("images/imagenet_sample", Modality::Images),
+        ("audio/librispeech/test-other", Modality::Audio8),
+        ("audio/pocketsphinx_testdata", Modality::Audio16),
+    ] {
+        let files = lmzip_data::list_files(&Path::new(SHARED).join(folder), modality).unwrap();
+        for f in files.iter().step_by(files.len().div_ceil(3)) {
+            let chunks = lmzip_data::file_chunks(f, modality, 2048).unwrap();
+            let data: Vec<u8> = chunks.iter().take(40).flatten().copied().collect();
+            RoundTrip::new(&data).test();
+        }
+    }
+}
+
+fn small_archive() -> (Vec<u8>, Vec<u8>) {
+    let text = std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap();
+    let data = text[..2300].to_vec();
+    (compress_with(&data, 1, 2048, usize::MAX), data)
+}
+
+#[test]
+fn every_truncation_fails() {
+    let (archive, _) = small_archive();
+    for n in 0..archive.len() {
+        let r = decompress_with(&archive[..n], 1, 1 << 16);
+        assert!(r.is_err(), "prefix of {n} bytes decoded");
+        assert!(lmzip::inspect(&archive[..n]).is_err());
+    }
+}
+
+#[test]
+fn every_single_byte_corruption_fails() {
+    let (archive, data) = small_archive();
+    for i in 0..archive.len() {
+        for delta in [0x01u8, 0x80, 0xFF] {
+            let mut bad = archive.clone();
+            bad[i] ^= delta;
+            match decompress_with(&bad, 1, 1 << 16) {
+                Err(_) => {}
+                Ok(out) => panic!("byte {i} ^ {delta:#x} decoded to {} bytes (same: {})", out.len(), out == data),
+            }
+        }
+    }
+}
+
+#[test]
+fn trailing_garbage_and_foreign_data_fail() {
+    let (mut archive, _) = small_archive();
+    assert!(matches!(
+        decompress_with(b"\x1f\x8b\x08\x00 a gzip file", 1, 64),
+        Err(Error::NotAnArchive)
+    ));
+    archive.push(0);
+    assert!(matches!(decompress_with(&archive, 1, 64), Err(Error::Corrupt(_))));
+}
+
+/// The baseline under another name: an archive of one must not decode with the other.
+struct Renamed;
+impl Model for Renamed {
+    type State = <ContextMixing as Model>::State;
+    fn id(&self) -> ModelId {
+        ModelId { name: "other".into(), sha256: Some([1; 32]) }
+    }
+    fn symbols(&self) -> Symbols {
+        ContextMixing::new().symbols()
+    }
+    fn precision(&self) -> u32 {
+        ContextMixing::new().precision()
+    }
+    fn new_state(&self) -> Self::State {
+        ContextMixing::new().new_state()
+    }
+    fn reset(&self, s: &mut Self::State) {
+        ContextMixing::new().reset(s)
+    }
+    fn predict(&self, s: &mut Self::State, cdf: &mut Cdf) {
+        ContextMixing::new().predict(s, cdf)
+    }
+    fn observe(&self, s: &mut Self::State, symbol: u32) {
+        ContextMixing::new().observe(s, symbol)
+    }
+}
+
+#[test]
+fn wrong_model_is_refused() {
+    let archive = lmzip::compress(b"hello hello hello", Renamed).unwrap();
+    assert!(matches!(
+        Decoder::new(&archive[..], ContextMixing::new(), 1),
+        Err(Error::ModelMismatch { .. })
+    ));
+    assert_eq!(lmzip::decompress(&archive, Renamed).unwrap(), b"hello hello hello");
+}
+
+#[test]
+fn unfinished_encoder_leaves_a_truncated_archive() {
+    let mut enc = EncoderBuilder::new().build(Vec::new(), ContextMixing::new()).unwrap();
+    enc.write_all(&random_bytes(5000, 1)).unwrap();
+    let partial = enc.into_inner();
+    assert!(decompress_with(&partial, 1, 64).is_err());
+}
+
+/// The coder adds at most 4 bytes per chunk beyond the ideal code length under the model.
+#[test]
+fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
+    let text = std::fs::read(Path::new(SHARED).join("text/wikipedia/enwik8/enwik8_first_4154064_bytes.xml")).unwrap();
+    let model = ContextMixing::new();
+    let mut state = model.new_state();
+    let mut cdf = Cdf::uniform(16, 2).unwrap();
+    for piece in text.chunks(2048).step_by(97).take(20) {
+        model.reset(&mut state);
+        let mut bits = 0.0;
+        for s in symbolize(model.symbols(), piece) {
+            model.predict(&mut state, &mut cdf);
+            bits += cdf.cost_bits(s);
+            model.observe(&mut state, s);
+        }
+        let coded = chunk::encode(&model, &mut state, piece);
+        assert!(coded.len() as f64 <= bits / 8.0 + 4.0, "{} bytes for {bits} bits", coded.len());
+    }
+}
