@@ -88,7 +88,9 @@ pub fn measure_classic(codec: Classic, chunks: &[Vec<u8>]) -> Measurement {
     let ct = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for (c, original) in coded.iter().zip(chunks) {
-        let d = codec.decompress(c).expect("BUG: a classical codec failed its round trip");
+        let d = codec
+            .decompress(c)
+            .expect("BUG: a classical codec failed its round trip");
         assert_eq!(&d, original, "BUG: {} round trip", codec.name());
     }
     let dt = t.elapsed().as_secs_f64();

@@ -39,8 +39,8 @@ pub fn run(args: &BenchArgs) -> Outcome {
         "| data | chunks | compressor | rate % | compress MB/s | decompress MB/s |\n|---|---|---|---|---|---|"
     );
     for name in &args.modality {
-        let modality = Modality::from_name(name)
-            .with_context(|| format!("unknown modality '{name}'"))?;
+        let modality =
+            Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
         let chunks = load(args, modality)?;
         let mut rows: Vec<Measurement> = Classic::ALL
             .iter()

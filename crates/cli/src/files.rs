@@ -53,7 +53,7 @@ fn stream(args: &CodecArgs) -> Result<()> {
         let mut sink: Box<dyn Write> = if args.test {
             Box::new(io::sink())
         } else if let Some(out) = &args.output {
-            return decode_to_path(args, input, out, &progress).map(|_| ());
+            return decode_to_path(args, input, out).map(|_| ());
         } else {
             Box::new(io::stdout().lock())
         };
@@ -130,7 +130,7 @@ fn decompress_file(args: &CodecArgs, path: &Path) -> Result<()> {
         Some(o) => o.clone(),
         None => without_suffix(path)?,
     };
-    let original = decode_to_path(args, input, &out_path, &progress)?;
+    let original = decode_to_path(args, input, &out_path)?;
     progress.finish_and_clear();
     report(args, path, original, len, start);
     if !args.keep && args.output.is_none() {
@@ -154,7 +154,12 @@ fn test_file(args: &CodecArgs, path: &Path) -> Result<()> {
 
 /// Compress into a temporary file beside `out`, check its structure, then rename it to `out`.
 /// Returns the archive's size.
-fn encode_to_path<R: Read>(args: &CodecArgs, input: R, len: Option<u64>, out: &Path) -> Result<u64> {
+fn encode_to_path<R: Read>(
+    args: &CodecArgs,
+    input: R,
+    len: Option<u64>,
+    out: &Path,
+) -> Result<u64> {
     refuse_existing(args, out)?;
     let mut tmp = temp_beside(out)?;
     {
@@ -172,12 +177,7 @@ fn encode_to_path<R: Read>(args: &CodecArgs, input: R, len: Option<u64>, out: &P
 }
 
 /// Decompress into a temporary file beside `out` and rename it on success. Returns the size.
-fn decode_to_path<R: Read>(
-    args: &CodecArgs,
-    input: R,
-    out: &Path,
-    _progress: &ProgressBar,
-) -> Result<u64> {
+fn decode_to_path<R: Read>(args: &CodecArgs, input: R, out: &Path) -> Result<u64> {
     refuse_existing(args, out)?;
     let mut tmp = temp_beside(out)?;
     let n = {
@@ -191,7 +191,12 @@ fn decode_to_path<R: Read>(
     Ok(n)
 }
 
-fn encode<R: Read, W: Write>(args: &CodecArgs, mut input: R, len: Option<u64>, out: W) -> Result<()> {
+fn encode<R: Read, W: Write>(
+    args: &CodecArgs,
+    mut input: R,
+    len: Option<u64>,
+    out: W,
+) -> Result<()> {
     let mut builder = lmzip::write::EncoderBuilder::new();
     builder
         .chunk_size(args.chunk_size)
@@ -231,7 +236,10 @@ fn temp_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -245,7 +253,8 @@ fn persist(args: &CodecArgs, tmp: tempfile::NamedTempFile, out: &Path) -> Result
     } else {
         tmp.persist_noclobber(out).map(|_| ())
     };
-    result.map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {}", out.display())))
+    result
+        .map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {}", out.display())))
 }
 
 fn with_suffix(path: &Path) -> PathBuf {

@@ -65,7 +65,6 @@ impl<'a> Decoder<'a> {
         self.pos
     }
 
-
     /// Check that the input is exactly what the encoder writes for the symbols decoded.
     ///
     /// The encoder's output is canonical: its final value is the one with the fewest bytes in
@@ -78,7 +77,11 @@ impl<'a> Decoder<'a> {
         let low = self.window.wrapping_sub(self.code);
         let mut canonical = None;
         for k in 1..=8u32 {
-            let unit_mask = if k == 8 { 0 } else { (1u64 << (64 - 8 * k)) - 1 };
+            let unit_mask = if k == 8 {
+                0
+            } else {
+                (1u64 << (64 - 8 * k)) - 1
+            };
             let v = low.wrapping_add(unit_mask) & !unit_mask;
             if v.wrapping_sub(low) < self.range {
                 canonical = Some(v);

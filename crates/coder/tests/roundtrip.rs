@@ -55,10 +55,16 @@ fn random_tables_every_precision() {
             if n as u64 > 1 << precision {
                 continue;
             }
-            let cdfs: Vec<Cdf> = (0..300).map(|_| random_cdf(&mut rng, precision, n)).collect();
+            let cdfs: Vec<Cdf> = (0..300)
+                .map(|_| random_cdf(&mut rng, precision, n))
+                .collect();
             let symbols: Vec<u32> = (0..300).map(|_| (rng.next() % n as u64) as u32).collect();
             let bytes = round_trip(&symbols, &cdfs);
-            let bits: f64 = symbols.iter().zip(&cdfs).map(|(&s, c)| c.cost_bits(s)).sum();
+            let bits: f64 = symbols
+                .iter()
+                .zip(&cdfs)
+                .map(|(&s, c)| c.cost_bits(s))
+                .sum();
             assert!(bytes.len() as f64 <= bits / 8.0 + 4.0, "p{precision} n{n}");
         }
     }
@@ -75,8 +81,8 @@ fn extreme_probabilities_force_carries() {
     let mut symbols = Vec::new();
     let mut cdfs = Vec::new();
     for _ in 0..20_000 {
-        let c = if rng.next() % 3 == 0 { &low } else { &skew };
-        let s = if rng.next() % 50 == 0 {
+        let c = if rng.next().is_multiple_of(3) { &low } else { &skew };
+        let s = if rng.next().is_multiple_of(50) {
             (rng.next() % 3) as u32
         } else if std::ptr::eq(c, &low) {
             2
@@ -96,7 +102,11 @@ fn least_probable_symbols_everywhere() {
     let symbols: Vec<u32> = (0..5000).map(|i| if i % 2 == 0 { 0 } else { 2 }).collect();
     let cdfs = vec![cdf; symbols.len()];
     let bytes = round_trip(&symbols, &cdfs);
-    let bits: f64 = symbols.iter().zip(&cdfs).map(|(&s, c)| c.cost_bits(s)).sum();
+    let bits: f64 = symbols
+        .iter()
+        .zip(&cdfs)
+        .map(|(&s, c)| c.cost_bits(s))
+        .sum();
     assert!(bytes.len() as f64 <= bits / 8.0 + 4.0);
 }
 
@@ -126,15 +136,27 @@ fn altered_streams_are_not_canonical() {
             let mut bad = bytes.clone();
             bad[i] ^= delta;
             let mut dec = Decoder::new(&bad);
-            let same = symbols.iter().zip(&cdfs).all(|(&s, c)| dec.decode(c) == Ok(s));
-            assert!(!same || dec.finish().is_err(), "byte {i} ^ {delta:#x} accepted");
+            let same = symbols
+                .iter()
+                .zip(&cdfs)
+                .all(|(&s, c)| dec.decode(c) == Ok(s));
+            assert!(
+                !same || dec.finish().is_err(),
+                "byte {i} ^ {delta:#x} accepted"
+            );
         }
     }
     for extra in [0u8, 1, 0x80] {
         let mut longer = bytes.clone();
         longer.push(extra);
         let mut dec = Decoder::new(&longer);
-        let same = symbols.iter().zip(&cdfs).all(|(&s, c)| dec.decode(c) == Ok(s));
-        assert!(!same || dec.finish().is_err(), "appended {extra:#x} accepted");
+        let same = symbols
+            .iter()
+            .zip(&cdfs)
+            .all(|(&s, c)| dec.decode(c) == Ok(s));
+        assert!(
+            !same || dec.finish().is_err(),
+            "appended {extra:#x} accepted"
+        );
     }
 }

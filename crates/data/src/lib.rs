@@ -74,9 +74,7 @@ impl Modality {
             .unwrap_or_default();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         match self {
-            Modality::Text => {
-                !matches!(ext.as_str(), "md" | "tsv") && !name.starts_with("SHA1SUM")
-            }
+            Modality::Text => !matches!(ext.as_str(), "md" | "tsv") && !name.starts_with("SHA1SUM"),
             Modality::Images => matches!(ext.as_str(), "png" | "jpg" | "jpeg"),
             Modality::Audio8 | Modality::Audio16 => matches!(ext.as_str(), "flac" | "wav"),
         }
@@ -131,7 +129,10 @@ pub fn list_files(root: &Path, modality: Modality) -> Result<Vec<PathBuf>, Error
 /// Whether a file belongs to the fixed held-out split (about 5 % of files), by a hash of its
 /// file name, so the split does not depend on where the data lies.
 pub fn is_held_out(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(&[]);
+    let name = path
+        .file_name()
+        .map(|n| n.as_encoded_bytes())
+        .unwrap_or(&[]);
     // FNV-1a, 64 bit.
     let h = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -140,7 +141,11 @@ pub fn is_held_out(path: &Path) -> bool {
 }
 
 /// The chunks of one file.
-pub fn file_chunks(path: &Path, modality: Modality, chunk_size: usize) -> Result<Vec<Vec<u8>>, Error> {
+pub fn file_chunks(
+    path: &Path,
+    modality: Modality,
+    chunk_size: usize,
+) -> Result<Vec<Vec<u8>>, Error> {
     let bytes = match modality {
         Modality::Text => std::fs::read(path).map_err(|e| Error::Io(path.to_path_buf(), e))?,
         Modality::Images => return image_patches(path),
@@ -228,28 +233,37 @@ pub fn read_audio(path: &Path) -> Result<Vec<i16>, Error> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let (rate, channels, bits, samples): (u32, u16, u32, Vec<i32>) = if ext.as_deref()
-        == Some("flac")
-    {
-        let mut r = claxon::FlacReader::open(path).map_err(|e| bad(e.to_string()))?;
-        let info = r.streaminfo();
-        let samples = r
-            .samples()
-            .collect::<Result<Vec<i32>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
-        (info.sample_rate, info.channels as u16, info.bits_per_sample, samples)
-    } else {
-        let mut r = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
-        let spec = r.spec();
-        if spec.sample_format != hound::SampleFormat::Int {
-            return Err(bad("float WAV is not supported".into()));
-        }
-        let samples = r
-            .samples::<i32>()
-            .collect::<Result<Vec<i32>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
-        (spec.sample_rate, spec.channels, u32::from(spec.bits_per_sample), samples)
-    };
+    let (rate, channels, bits, samples): (u32, u16, u32, Vec<i32>) =
+        if ext.as_deref() == Some("flac") {
+            let mut r = claxon::FlacReader::open(path).map_err(|e| bad(e.to_string()))?;
+            let info = r.streaminfo();
+            let samples = r
+                .samples()
+                .collect::<Result<Vec<i32>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            (
+                info.sample_rate,
+                info.channels as u16,
+                info.bits_per_sample,
+                samples,
+            )
+        } else {
+            let mut r = hound::WavReader::open(path).map_err(|e| bad(e.to_string()))?;
+            let spec = r.spec();
+            if spec.sample_format != hound::SampleFormat::Int {
+                return Err(bad("float WAV is not supported".into()));
+            }
+            let samples = r
+                .samples::<i32>()
+                .collect::<Result<Vec<i32>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            (
+                spec.sample_rate,
+                spec.channels,
+                u32::from(spec.bits_per_sample),
+                samples,
+            )
+        };
     if rate != 16_000 || channels != 1 || bits != 16 {
         return Err(bad(format!(
             "expected 16 kHz mono 16-bit audio, found {rate} Hz, {channels} channels, {bits} bits"
@@ -282,9 +296,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // A 64×32 RGB PNG: pixel (x, y) = (x, y, x + y).
         let png = dir.join("t.png");
-        let img = image::RgbImage::from_fn(64, 32, |x, y| {
-            image::Rgb([x as u8, y as u8, (x + y) as u8])
-        });
+        let img =
+            image::RgbImage::from_fn(64, 32, |x, y| image::Rgb([x as u8, y as u8, (x + y) as u8]));
         img.save(&png).unwrap();
         let p = image_patches(&png).unwrap();
         assert_eq!(p.len(), 1);
@@ -307,7 +320,7 @@ mod tests {
         let c8 = file_chunks(&wav, Modality::Audio8, 2048).unwrap();
         assert_eq!(c8.len(), 1);
         assert_eq!(c8[0][0], 0); // -32768 >> 8 = -128, + 128 = 0
-        assert_eq!(c8[0][1000], audio_byte((37_000 % 65536 - 32768) as i16));
+        assert_eq!(c8[0][1000], audio_byte((37_000 - 32768) as i16));
         let c16 = file_chunks(&wav, Modality::Audio16, 2048).unwrap();
         assert_eq!(c16.len(), 2);
         assert_eq!(&c16[0][..2], &(-32768i16).to_le_bytes());

@@ -180,7 +180,10 @@ impl Header {
             )));
         }
         if fixed[9] != 0 {
-            return Err(Error::Unsupported(format!("header flags {:#04x}", fixed[9])));
+            return Err(Error::Unsupported(format!(
+                "header flags {:#04x}",
+                fixed[9]
+            )));
         }
         let numerics_version = u16::from_le_bytes([fixed[10], fixed[11]]);
         let chunk_size = u32::from_le_bytes(fixed[12..16].try_into().expect("BUG: 4 bytes"));
@@ -305,7 +308,9 @@ pub fn write_chunk<W: Write>(
     }
     if let Some(c) = coded {
         if c.len() >= len {
-            return Err(Error::Limit("coded chunk not shorter than its original".into()));
+            return Err(Error::Limit(
+                "coded chunk not shorter than its original".into(),
+            ));
         }
         put_varint(&mut b, c.len() as u32);
     }
@@ -462,10 +467,7 @@ mod tests {
             Header::read(&mut &b"\x1f\x8b\x08\x00 gzip data here, not lmzip"[..]),
             Err(Error::NotAnArchive)
         ));
-        assert!(matches!(
-            Header::read(&mut &b""[..]),
-            Err(Error::Truncated)
-        ));
+        assert!(matches!(Header::read(&mut &b""[..]), Err(Error::Truncated)));
     }
 
     #[test]
@@ -485,6 +487,9 @@ mod tests {
         let mut b = vec![TAG_CODED_PART];
         put_varint(&mut b, 10);
         put_varint(&mut b, 4000);
-        assert!(matches!(read_record(&mut &b[..], &h), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            read_record(&mut &b[..], &h),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -77,7 +77,11 @@ pub fn decode_batch<M: Model>(
         .iter()
         .map(|&(_, len)| Vec::with_capacity(len * per_byte))
         .collect();
-    let steps = chunks.iter().map(|&(_, len)| len * per_byte).max().unwrap_or(0);
+    let steps = chunks
+        .iter()
+        .map(|&(_, len)| len * per_byte)
+        .max()
+        .unwrap_or(0);
     let mut active: Vec<usize> = Vec::with_capacity(chunks.len());
     for step in 0..steps {
         // Chunks are ordered arbitrarily: gather those that still have symbols.

@@ -143,10 +143,18 @@ pub fn inspect<R: Read>(mut r: R) -> Result<ArchiveInfo, Error> {
             }
             Record::End(t) => {
                 if t.chunks != info.chunks || t.original_len != info.original_len {
-                    return Err(Error::Corrupt("trailer totals do not match the chunks".into()));
+                    return Err(Error::Corrupt(
+                        "trailer totals do not match the chunks".into(),
+                    ));
                 }
-                if info.header.original_len.is_some_and(|n| n != info.original_len) {
-                    return Err(Error::Corrupt("header length does not match the chunks".into()));
+                if info
+                    .header
+                    .original_len
+                    .is_some_and(|n| n != info.original_len)
+                {
+                    return Err(Error::Corrupt(
+                        "header length does not match the chunks".into(),
+                    ));
                 }
                 info.archive_len += lmzip_format::TRAILER_LEN as u64;
                 break;

@@ -13,7 +13,9 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 56) as u8
         })
         .collect()
@@ -69,10 +71,19 @@ impl<'a> RoundTrip<'a> {
         let a1 = compress_with(self.input, 1, self.chunk_size, usize::MAX);
         let a2 = compress_with(self.input, 2, self.chunk_size, 7);
         let a8 = compress_with(self.input, 8, self.chunk_size, 1 << 15);
-        assert!(a1 == a2 && a2 == a8, "archives differ between thread counts");
+        assert!(
+            a1 == a2 && a2 == a8,
+            "archives differ between thread counts"
+        );
         if self.chunk_size == lmzip::DEFAULT_CHUNK_SIZE {
-            assert_eq!(lmzip::compress(self.input, ContextMixing::new()).unwrap(), a1);
-            assert_eq!(lmzip::decompress(&a1, ContextMixing::new()).unwrap(), self.input);
+            assert_eq!(
+                lmzip::compress(self.input, ContextMixing::new()).unwrap(),
+                a1
+            );
+            assert_eq!(
+                lmzip::decompress(&a1, ContextMixing::new()).unwrap(),
+                self.input
+            );
         }
         assert_eq!(decompress_with(&a1, 1, 1 << 16).unwrap(), self.input);
         assert_eq!(decompress_with(&a1, 2, 3).unwrap(), self.input);
@@ -85,7 +96,11 @@ impl<'a> RoundTrip<'a> {
     fn check_batch(&self) {
         let model = ContextMixing::new();
         let mut state = model.new_state();
-        let pieces: Vec<&[u8]> = self.input.chunks(self.chunk_size as usize).take(5).collect();
+        let pieces: Vec<&[u8]> = self
+            .input
+            .chunks(self.chunk_size as usize)
+            .take(5)
+            .collect();
         let coded: Vec<Vec<u8>> = pieces
             .iter()
             .map(|p| chunk::encode(&model, &mut state, p))
@@ -126,14 +141,17 @@ fn degenerate_inputs() {
 fn random_megabyte_grows_at_most_half_a_percent() {
     let data = random_bytes(1 << 20, 99);
     let archive = RoundTrip::new(&data).test();
-    let header = lmzip::Header::read(&mut &archive[..]).unwrap().encoded_len();
+    let header = lmzip::Header::read(&mut &archive[..])
+        .unwrap()
+        .encoded_len();
     let limit = header as f64 + data.len() as f64 * 1.005;
     assert!(archive.len() as f64 <= limit, "{} > {limit}", archive.len());
 }
 
 #[test]
 fn every_text_file_round_trips() {
-    let files = lmzip_data::list_files(&Path::new(SHARED).join("text"), lmzip_data::Modality::Text).unwrap();
+    let files = lmzip_data::list_files(&Path::new(SHARED).join("text"), lmzip_data::Modality::Text)
+        .unwrap();
     assert!(files.len() > 100);
     for f in files {
         let data = std::fs::read(&f).unwrap();
@@ -186,7 +204,11 @@ fn every_single_byte_corruption_fails() {
             bad[i] ^= delta;
             match decompress_with(&bad, 1, 1 << 16) {
                 Err(_) => {}
-                Ok(out) => panic!("byte {i} ^ {delta:#x} decoded to {} bytes (same: {})", out.len(), out == data),
+                Ok(out) => panic!(
+                    "byte {i} ^ {delta:#x} decoded to {} bytes (same: {})",
+                    out.len(),
+                    out == data
+                ),
             }
         }
     }
@@ -200,7 +222,10 @@ fn trailing_garbage_and_foreign_data_fail() {
         Err(Error::NotAnArchive)
     ));
     archive.push(0);
-    assert!(matches!(decompress_with(&archive, 1, 64), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        decompress_with(&archive, 1, 64),
+        Err(Error::Corrupt(_))
+    ));
 }
 
 /// The baseline under another name: an archive of one must not decode with the other.
@@ -208,7 +233,10 @@ struct Renamed;
 impl Model for Renamed {
     type State = <ContextMixing as Model>::State;
     fn id(&self) -> ModelId {
-        ModelId { name: "other".into(), sha256: Some([1; 32]) }
+        ModelId {
+            name: "other".into(),
+            sha256: Some([1; 32]),
+        }
     }
     fn symbols(&self) -> Symbols {
         ContextMixing::new().symbols()
@@ -237,12 +265,17 @@ fn wrong_model_is_refused() {
         Decoder::new(&archive[..], ContextMixing::new(), 1),
         Err(Error::ModelMismatch { .. })
     ));
-    assert_eq!(lmzip::decompress(&archive, Renamed).unwrap(), b"hello hello hello");
+    assert_eq!(
+        lmzip::decompress(&archive, Renamed).unwrap(),
+        b"hello hello hello"
+    );
 }
 
 #[test]
 fn unfinished_encoder_leaves_a_truncated_archive() {
-    let mut enc = EncoderBuilder::new().build(Vec::new(), ContextMixing::new()).unwrap();
+    let mut enc = EncoderBuilder::new()
+        .build(Vec::new(), ContextMixing::new())
+        .unwrap();
     enc.write_all(&random_bytes(5000, 1)).unwrap();
     let partial = enc.into_inner();
     assert!(decompress_with(&partial, 1, 64).is_err());
@@ -251,7 +284,10 @@ fn unfinished_encoder_leaves_a_truncated_archive() {
 /// The coder adds at most 4 bytes per chunk beyond the ideal code length under the model.
 #[test]
 fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
-    let text = std::fs::read(Path::new(SHARED).join("text/wikipedia/enwik8/enwik8_first_4154064_bytes.xml")).unwrap();
+    let text = std::fs::read(
+        Path::new(SHARED).join("text/wikipedia/enwik8/enwik8_first_4154064_bytes.xml"),
+    )
+    .unwrap();
     let model = ContextMixing::new();
     let mut state = model.new_state();
     let mut cdf = Cdf::uniform(16, 2).unwrap();
@@ -264,6 +300,10 @@ fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
             model.observe(&mut state, s);
         }
         let coded = chunk::encode(&model, &mut state, piece);
-        assert!(coded.len() as f64 <= bits / 8.0 + 4.0, "{} bytes for {bits} bits", coded.len());
+        assert!(
+            coded.len() as f64 <= bits / 8.0 + 4.0,
+            "{} bytes for {bits} bits",
+            coded.len()
+        );
     }
 }

@@ -204,7 +204,7 @@ impl Model for ContextMixing {
             s.matcher.update(&s.hist);
             s.update_contexts();
         }
-        if s.bit_pos % 4 == 0 {
+        if s.bit_pos.is_multiple_of(4) {
             s.node = 1;
             s.select_buckets();
         }

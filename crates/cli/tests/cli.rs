@@ -1,0 +1,204 @@
+//! The `lmzip` command as a user runs it: suffixes, -d/-c/-k/-f/-o/-T, stdin/stdout, refusals,
+//! and that nothing the user had is lost on an error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+
+fn lmzip(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lmzip"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn lmzip_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lmzip"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
+fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn assert_err(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "unexpectedly succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "stderr lacks '{needle}': {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap()[..30_000].to_vec()
+}
+
+fn setup(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, data).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn compress_then_decompress_replaces_files() {
+    let data = sample();
+    let (dir, path) = setup("alice.txt", &data);
+    assert_ok(&lmzip(dir.path(), &["alice.txt"]));
+    assert!(!path.exists(), "input kept without -k");
+    let archive = dir.path().join("alice.txt.lmz");
+    assert!(std::fs::metadata(&archive).unwrap().len() < data.len() as u64 / 2);
+    assert_ok(&lmzip(dir.path(), &["-d", "alice.txt.lmz"]));
+    assert!(!archive.exists());
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+#[test]
+fn keep_force_and_refusals() {
+    let data = sample();
+    let (dir, path) = setup("a.txt", &data);
+    assert_ok(&lmzip(dir.path(), &["-k", "a.txt"]));
+    assert!(path.exists());
+    assert_err(&lmzip(dir.path(), &["-k", "a.txt"]), "already exists");
+    assert_ok(&lmzip(dir.path(), &["-k", "-f", "a.txt"]));
+    assert_err(
+        &lmzip(dir.path(), &["-d", "-k", "a.txt.lmz"]),
+        "already exists",
+    );
+    assert_err(&lmzip(dir.path(), &["-d", "a.txt"]), "suffix");
+    assert_err(
+        &lmzip(dir.path(), &["a.txt.lmz"]),
+        "already has .lmz suffix",
+    );
+    assert_err(&lmzip(dir.path(), &["missing.txt"]), "cannot open");
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+#[test]
+fn output_option_and_stdout() {
+    let data = sample();
+    let (dir, _) = setup("b.txt", &data);
+    assert_ok(&lmzip(dir.path(), &["-o", "out.lmz", "b.txt"]));
+    assert!(dir.path().join("b.txt").exists(), "-o keeps the input");
+    let c = lmzip(dir.path(), &["-c", "b.txt"]);
+    assert_ok(&c);
+    assert_eq!(c.stdout, std::fs::read(dir.path().join("out.lmz")).unwrap());
+    let d = lmzip(dir.path(), &["-dc", "out.lmz"]);
+    assert_ok(&d);
+    assert_eq!(d.stdout, data);
+    assert_ok(&lmzip(dir.path(), &["-d", "-o", "back.txt", "out.lmz"]));
+    assert_eq!(std::fs::read(dir.path().join("back.txt")).unwrap(), data);
+    assert_ok(&lmzip(dir.path(), &["-t", "out.lmz"]));
+}
+
+#[test]
+fn stdin_to_stdout_round_trip() {
+    let data = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let c = lmzip_stdin(dir.path(), &[], &data);
+    assert_ok(&c);
+    let d = lmzip_stdin(dir.path(), &["-d"], &c.stdout);
+    assert_ok(&d);
+    assert_eq!(d.stdout, data);
+    let empty = lmzip_stdin(dir.path(), &["-c"], b"");
+    assert_ok(&empty);
+    let back = lmzip_stdin(dir.path(), &["-dc"], &empty.stdout);
+    assert_ok(&back);
+    assert!(back.stdout.is_empty());
+}
+
+#[test]
+fn thread_counts_give_identical_archives() {
+    let data = sample();
+    let (dir, _) = setup("t.txt", &data);
+    let one = lmzip(dir.path(), &["-c", "-T", "1", "t.txt"]);
+    let two = lmzip(dir.path(), &["-c", "-T", "2", "t.txt"]);
+    let many = lmzip(dir.path(), &["-c", "-T", "7", "t.txt"]);
+    assert_ok(&one);
+    assert_eq!(one.stdout, two.stdout);
+    assert_eq!(one.stdout, many.stdout);
+}
+
+#[test]
+fn corrupt_archive_fails_and_keeps_everything() {
+    let data = sample();
+    let (dir, _) = setup("c.txt", &data);
+    assert_ok(&lmzip(dir.path(), &["c.txt"]));
+    let archive_path = dir.path().join("c.txt.lmz");
+    let mut archive = std::fs::read(&archive_path).unwrap();
+    let mid = archive.len() / 2;
+    archive[mid] ^= 0x55;
+    std::fs::write(&archive_path, &archive).unwrap();
+    assert_err(&lmzip(dir.path(), &["-d", "c.txt.lmz"]), "chunk");
+    assert!(archive_path.exists(), "input removed after a failure");
+    assert!(
+        !dir.path().join("c.txt").exists(),
+        "partial output left behind"
+    );
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "temporary files left behind");
+    std::fs::write(&archive_path, &archive[..archive.len() - 3]).unwrap();
+    assert_err(&lmzip(dir.path(), &["-d", "c.txt.lmz"]), "truncated");
+    std::fs::write(dir.path().join("x.lmz"), b"plain text, not an archive").unwrap();
+    assert_err(&lmzip(dir.path(), &["-d", "x.lmz"]), "not an lmzip archive");
+    assert_err(
+        &lmzip(dir.path(), &["info", "x.lmz"]),
+        "not an lmzip archive",
+    );
+}
+
+#[test]
+fn one_failure_does_not_stop_the_others() {
+    let data = sample();
+    let (dir, _) = setup("ok.txt", &data);
+    let o = lmzip(dir.path(), &["-k", "missing.txt", "ok.txt"]);
+    assert_err(&o, "missing.txt");
+    assert!(dir.path().join("ok.txt.lmz").exists());
+}
+
+#[test]
+fn info_describes_the_archive() {
+    let data = sample();
+    let (dir, _) = setup("i.txt", &data);
+    assert_ok(&lmzip(dir.path(), &["-k", "i.txt"]));
+    let o = lmzip(dir.path(), &["info", "i.txt.lmz"]);
+    assert_ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("model:             'baseline'"), "{text}");
+    assert!(text.contains("original size:     30000 bytes"), "{text}");
+    assert!(text.contains("chunks:            15 ("), "{text}");
+}
+
+#[test]
+fn unknown_model_and_bad_options_are_clear_errors() {
+    let (dir, _) = setup("m.txt", b"data");
+    assert_err(
+        &lmzip(dir.path(), &["--model", "nope", "-k", "m.txt"]),
+        "unknown model",
+    );
+    assert_err(
+        &lmzip(dir.path(), &["--chunk-size", "0", "-k", "m.txt"]),
+        "chunk size",
+    );
+    assert!(dir.path().join("m.txt").exists());
+    assert!(!dir.path().join("m.txt.lmz").exists());
+}
