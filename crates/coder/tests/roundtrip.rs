@@ -81,7 +81,11 @@ fn extreme_probabilities_force_carries() {
     let mut symbols = Vec::new();
     let mut cdfs = Vec::new();
     for _ in 0..20_000 {
-        let c = if rng.next().is_multiple_of(3) { &low } else { &skew };
+        let c = if rng.next().is_multiple_of(3) {
+            &low
+        } else {
+            &skew
+        };
         let s = if rng.next().is_multiple_of(50) {
             (rng.next() % 3) as u32
         } else if std::ptr::eq(c, &low) {

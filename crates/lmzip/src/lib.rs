@@ -19,8 +19,10 @@
 //! ```
 //! # use lmzip_models::ContextMixing;
 //! let archive = lmzip::compress(b"abracadabra", &ContextMixing::new()).unwrap();
-//! let body = &archive[archive.len() - 25 - 15..archive.len() - 25];
-//! assert_eq!(body, [0x03, 0x0b, 0x08, 0x86, 0x3b, 0xa1, 0x65, 0x61, 0xf9, 0x6b, 0x1f, 0x53, 0x35, 0x8c, 0x5c]);
+//! // The one chunk record: tag 03 (coded, partial), length 11, 8 coded bytes, CRC-32C, payload.
+//! let record = &archive[archive.len() - 25 - 15..archive.len() - 25];
+//! assert_eq!(record, [0x03, 0x0b, 0x08, 0xea, 0x58, 0x38, 0x2c, 0x61, 0x2a, 0xc2, 0xb4, 0xa2, 0x4e, 0x1e, 0x8b]);
+//! assert_eq!(archive.len(), 78);
 //! ```
 //!
 //! The streaming face follows flate2 and zstd-rs: [`write::Encoder`] compresses what is written
@@ -176,3 +178,8 @@ mod tests {
         _assert_send_sync::<crate::write::EncoderBuilder>();
     }
 }
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

@@ -36,8 +36,8 @@ const MATCH_TABLE_BITS: u32 = 12;
 const COUNT_LIMIT: u32 = 255;
 /// Precision of the binary tables handed to the coder.
 const PRECISION: u32 = 16;
-/// Mixer learning rate numerator (the update is `x · err · LR >> 10`).
-const LEARNING_RATE: i64 = 6;
+/// Mixer learning rate numerator (the update is `x · err · LR >> 12`).
+const LEARNING_RATE: i64 = 4;
 
 /// The weightless context-mixing baseline model. See the module documentation.
 #[derive(Debug, Clone, Default)]
@@ -143,7 +143,7 @@ impl Model for ContextMixing {
         }
         for (i, w) in s.weights.iter_mut().enumerate() {
             *w = match i % N_INPUTS {
-                i if i < N_CTX => 20_000,
+                i if i < N_CTX => 12_000,
                 i if i == N_CTX => 32_000,
                 _ => 0,
             };
@@ -186,7 +186,7 @@ impl Model for ContextMixing {
         let err = i64::from(((bit as i32) << 12) - s.pr) * LEARNING_RATE;
         let w = &mut s.weights[s.weight_set * N_INPUTS..][..N_INPUTS];
         for (w, &x) in w.iter_mut().zip(&s.inputs) {
-            *w += ((i64::from(x) * err) >> 10) as i32;
+            *w += ((i64::from(x) * err) >> 12) as i32;
         }
         for i in 0..N_CTX {
             update_counter(&mut s.table[s.bucket[i]][s.node], bit, COUNT_LIMIT);
