@@ -359,19 +359,13 @@ fn hash(a: u32, b: u32) -> u32 {
 /// `[−2047, 2047]`, by interpolating a 33-entry table (lpaq1's).
 #[inline]
 fn squash(x: i32) -> i32 {
-    const T: [i32; 33] = [
-        1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994,
-        3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094,
-    ];
     if x > 2047 {
         return 4095;
     }
     if x < -2047 {
         return 1;
     }
-    let w = x & 127;
-    let i = ((x >> 7) + 16) as usize;
-    (T[i] * (128 - w) + T[i + 1] * w + 64) >> 7
+    squash_const(x)
 }
 
 /// The inverse of [`squash`]: `ln(p / (1 − p))` scaled by 256, for a 12-bit probability.
@@ -397,7 +391,7 @@ static STRETCH: [i32; 4096] = {
     t
 };
 
-/// [`squash`] as a `const fn`, to build [`STRETCH`] at compile time.
+/// [`squash`] for `x` in `[−2047, 2047]`, as a `const fn` to build [`STRETCH`] at compile time.
 const fn squash_const(x: i32) -> i32 {
     const T: [i32; 33] = [
         1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994,
