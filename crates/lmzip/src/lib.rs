@@ -110,11 +110,12 @@ impl ArchiveInfo {
 
 /// Read an archive's header, records and trailer, checking that they fit together, without
 /// decoding: the check after writing an archive, and `lmzip info`.
-pub fn inspect<R: Read>(mut r: R) -> Result<ArchiveInfo, Error> {
+pub fn inspect<R: Read>(r: R) -> Result<ArchiveInfo, Error> {
+    let mut r = CountingReader { inner: r, count: 0 };
     let header = Header::read(&mut r)?;
     let mut info = ArchiveInfo {
-        archive_len: header.encoded_len() as u64,
         header,
+        archive_len: 0,
         original_len: 0,
         chunks: 0,
         stored_chunks: 0,
@@ -133,14 +134,9 @@ pub fn inspect<R: Read>(mut r: R) -> Result<ArchiveInfo, Error> {
                 info.original_len += u64::from(c.original_len);
                 if c.stored {
                     info.stored_chunks += 1;
-                    info.archive_len += u64::from(c.original_len) + 5;
                 } else {
                     info.coded_bytes += c.payload.len() as u64;
                     info.coded_original_bytes += u64::from(c.original_len);
-                    info.archive_len += c.payload.len() as u64 + 9;
-                }
-                if saw_partial {
-                    info.archive_len += 2;
                 }
             }
             Record::End(t) => {
@@ -158,15 +154,29 @@ pub fn inspect<R: Read>(mut r: R) -> Result<ArchiveInfo, Error> {
                         "header length does not match the chunks".into(),
                     ));
                 }
-                info.archive_len += lmzip_format::TRAILER_LEN as u64;
                 break;
             }
         }
     }
+    info.archive_len = r.count;
     if r.read(&mut [0u8; 1])? != 0 {
         return Err(Error::Corrupt("data after the trailer".into()));
     }
     Ok(info)
+}
+
+/// Counts the bytes read through it: the archive's size as read, not as recomputed.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -307,3 +307,29 @@ fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
         );
     }
 }
+
+/// `inspect` reports the archive's true size, whatever its varint lengths (1 or 2 bytes).
+#[test]
+fn inspect_reports_the_true_archive_size() {
+    let text = std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap();
+    let inputs: [&[u8]; 5] = [
+        b"",
+        &[b'a'; 100],
+        &text[..150],
+        &text[..5000],
+        &random_bytes(3000, 5),
+    ];
+    for data in inputs {
+        for chunk_size in [64, 2048] {
+            let archive = compress_with(data, 1, chunk_size, usize::MAX);
+            let info = lmzip::inspect(&archive[..]).unwrap();
+            assert_eq!(
+                info.archive_len,
+                archive.len() as u64,
+                "{} bytes, chunk {chunk_size}",
+                data.len()
+            );
+            assert_eq!(info.original_len, data.len() as u64);
+        }
+    }
+}
