@@ -4,8 +4,8 @@
 use crate::models::{self, AnyModel};
 use crate::{CodecArgs, Outcome, is_broken_pipe};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::fs::File;
+use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
+use std::fs::{File, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,14 +81,11 @@ fn compress_file(args: &CodecArgs, path: &Path) -> Result<()> {
     if path.extension().is_some_and(|e| e == SUFFIX) && !args.force {
         bail!("already has .{SUFFIX} suffix (use -f to compress it anyway)");
     }
-    let file = File::open(path).context("cannot open")?;
-    let meta = file.metadata()?;
+    let (input, meta, progress) = open_input(args, path)?;
     if !meta.is_file() {
         bail!("not a regular file");
     }
     let len = meta.len();
-    let progress = progress_bar(args, Some(len));
-    let input = progress.wrap_read(BufReader::with_capacity(1 << 16, file));
     let start = Instant::now();
     if args.stdout {
         let mut out = io::stdout().lock();
@@ -107,17 +104,12 @@ fn compress_file(args: &CodecArgs, path: &Path) -> Result<()> {
     let archive_len = encode_to_path(args, input, Some(len), &out_path)?;
     progress.finish_and_clear();
     report(args, path, len, archive_len, start);
-    if !args.keep && args.output.is_none() {
-        std::fs::remove_file(path).context("cannot remove the input")?;
-    }
-    Ok(())
+    remove_input_unless_kept(args, path)
 }
 
 fn decompress_file(args: &CodecArgs, path: &Path) -> Result<()> {
-    let file = File::open(path).context("cannot open")?;
-    let len = file.metadata()?.len();
-    let progress = progress_bar(args, Some(len));
-    let input = progress.wrap_read(BufReader::with_capacity(1 << 16, file));
+    let (input, meta, progress) = open_input(args, path)?;
+    let len = meta.len();
     let start = Instant::now();
     if args.stdout {
         let mut out = io::stdout().lock();
@@ -133,21 +125,35 @@ fn decompress_file(args: &CodecArgs, path: &Path) -> Result<()> {
     let original = decode_to_path(args, input, &out_path)?;
     progress.finish_and_clear();
     report(args, path, original, len, start);
-    if !args.keep && args.output.is_none() {
-        std::fs::remove_file(path).context("cannot remove the input")?;
-    }
-    Ok(())
+    remove_input_unless_kept(args, path)
 }
 
 fn test_file(args: &CodecArgs, path: &Path) -> Result<()> {
-    let file = File::open(path).context("cannot open")?;
-    let len = file.metadata()?.len();
-    let progress = progress_bar(args, Some(len));
-    let input = progress.wrap_read(BufReader::with_capacity(1 << 16, file));
+    let (input, _, progress) = open_input(args, path)?;
     let n = decode(args, input, &mut io::sink())?;
     progress.finish_and_clear();
     if args.verbose {
         eprintln!("{}: OK ({n} bytes)", path.display());
+    }
+    Ok(())
+}
+
+/// Open an input file behind a progress bar sized to it.
+fn open_input(
+    args: &CodecArgs,
+    path: &Path,
+) -> Result<(ProgressBarIter<BufReader<File>>, Metadata, ProgressBar)> {
+    let file = File::open(path).context("cannot open")?;
+    let meta = file.metadata()?;
+    let progress = progress_bar(args, Some(meta.len()));
+    let input = progress.wrap_read(BufReader::with_capacity(1 << 16, file));
+    Ok((input, meta, progress))
+}
+
+/// Remove an input whose output is complete, unless `-k` or `-o` keeps it.
+fn remove_input_unless_kept(args: &CodecArgs, path: &Path) -> Result<()> {
+    if !args.keep && args.output.is_none() {
+        std::fs::remove_file(path).context("cannot remove the input")?;
     }
     Ok(())
 }
