@@ -31,12 +31,11 @@ pub fn decode<M: Model>(
     let mut cdf = initial_cdf(model);
     let mut dec = Decoder::new(coded);
     let mut out = Vec::with_capacity(len);
-    let corrupt = |_| Error::Corrupt("the coded data does not decode under this model".into());
     match model.symbols() {
         Symbols::Bytes => {
             for _ in 0..len {
                 model.predict(state, &mut cdf);
-                let s = dec.decode(&cdf).map_err(corrupt)?;
+                let s = dec.decode(&cdf).map_err(undecodable)?;
                 model.observe(state, s);
                 out.push(s as u8);
             }
@@ -46,7 +45,7 @@ pub fn decode<M: Model>(
                 let mut byte = 0u32;
                 for _ in 0..8 {
                     model.predict(state, &mut cdf);
-                    let s = dec.decode(&cdf).map_err(corrupt)?;
+                    let s = dec.decode(&cdf).map_err(undecodable)?;
                     model.observe(state, s);
                     byte = (byte << 1) | s;
                 }
@@ -54,7 +53,7 @@ pub fn decode<M: Model>(
             }
         }
     }
-    dec.finish().map_err(corrupt)?;
+    dec.finish().map_err(undecodable)?;
     Ok(out)
 }
 
@@ -95,17 +94,13 @@ pub fn decode_batch<M: Model>(
             }
         }
         for &i in &active {
-            let s = decoders[i].decode(&cdfs[i]).map_err(|_| {
-                Error::Corrupt("the coded data does not decode under this model".into())
-            })?;
+            let s = decoders[i].decode(&cdfs[i]).map_err(undecodable)?;
             model.observe(&mut states[i], s);
             symbols[i].push(s);
         }
     }
     for dec in decoders {
-        dec.finish().map_err(|_| {
-            Error::Corrupt("the coded data does not decode under this model".into())
-        })?;
+        dec.finish().map_err(undecodable)?;
     }
     Ok(symbols
         .into_iter()
@@ -117,6 +112,11 @@ pub fn decode_batch<M: Model>(
                 .collect(),
         })
         .collect())
+}
+
+/// The coder found the chunk's bytes impossible under the model.
+fn undecodable(_: lmzip_coder::Error) -> Error {
+    Error::Corrupt("the coded data does not decode under this model".into())
 }
 
 fn initial_cdf<M: Model>(model: &M) -> Cdf {

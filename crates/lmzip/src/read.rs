@@ -118,24 +118,26 @@ impl<R: Read, M: Model> Decoder<R, M> {
             }
         }
         let model = &self.model;
+        // Stored chunks need no model: they are checked and copied out from their records.
         let decoded = parallel::map_ordered(&mut self.states, &records, |state, record| {
             if record.stored {
-                Ok(record.payload.clone())
+                Ok(None)
             } else {
-                chunk::decode(model, state, &record.payload, record.original_len as usize)
+                chunk::decode(model, state, &record.payload, record.original_len as usize).map(Some)
             }
         });
         self.out.clear();
         self.out_pos = 0;
-        for (record, data) in records.iter().zip(decoded) {
-            let data = data.map_err(|e| self.at(self.chunks, e))?;
-            if crc32c(&data) != record.crc32c {
+        for (record, decoded) in records.iter().zip(decoded) {
+            let decoded = decoded.map_err(|e| self.at(self.chunks, e))?;
+            let data: &[u8] = decoded.as_deref().unwrap_or(&record.payload);
+            if crc32c(data) != record.crc32c {
                 return Err(self.at(self.chunks, Error::Corrupt("crc32c mismatch".into())));
             }
-            self.crc = crc32c_append(self.crc, &data);
+            self.crc = crc32c_append(self.crc, data);
             self.total += data.len() as u64;
             self.chunks += 1;
-            self.out.extend_from_slice(&data);
+            self.out.extend_from_slice(data);
         }
         if let Some(trailer) = end {
             if trailer.chunks != self.chunks || trailer.original_len != self.total {
