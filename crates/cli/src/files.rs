@@ -1,7 +1,10 @@
 //! Files in, files out: suffixes, temporary outputs renamed on success, removal of inputs only
 //! after their output is complete.
 
-use crate::models::{self, AnyModel};
+use crate::models;
+
+/// The model used when `--model` is not given.
+const DEFAULT_MODEL: &str = "baseline";
 use crate::{CodecArgs, Outcome, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
@@ -208,25 +211,23 @@ fn encode<R: Read, W: Write>(
         .chunk_size(args.chunk_size)
         .threads(args.threads())
         .original_len(len);
-    match models::by_name(&args.model)? {
-        AnyModel::Baseline(m) => {
-            let mut enc = builder.build(out, m)?;
-            io::copy(&mut input, &mut enc)?;
-            enc.finish()?;
-        }
-    }
+    let model = models::by_name(args.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    models::with_model!(model, m => {
+        let mut enc = builder.build(out, m)?;
+        io::copy(&mut input, &mut enc)?;
+        enc.finish()?;
+    });
     Ok(())
 }
 
 /// Decode an archive, choosing the model its header names. Returns the original size.
 fn decode<R: Read, W: Write>(args: &CodecArgs, mut input: R, out: &mut W) -> Result<u64> {
     let header = lmzip::Header::read(&mut input).map_err(lmzip::Error::from)?;
-    let n = match models::for_header(&header)? {
-        AnyModel::Baseline(m) => {
-            let mut dec = lmzip::read::Decoder::with_header(input, header, m, args.threads())?;
-            io::copy(&mut dec, out).map_err(lmzip::Error::from)?
-        }
-    };
+    let model = models::for_header(&header, args.model.as_deref())?;
+    let n = models::with_model!(model, m => {
+        let mut dec = lmzip::read::Decoder::with_header(input, header, m, args.threads())?;
+        io::copy(&mut dec, out).map_err(lmzip::Error::from)?
+    });
     Ok(n)
 }
 

@@ -53,10 +53,11 @@ pub struct CodecArgs {
     /// Print the rate and speed of each file.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
-    /// Model used to compress: `baseline` (the weightless context-mixing model). Decompression
-    /// takes the model named in the archive.
-    #[arg(long = "model", value_name = "NAME|PATH", default_value = "baseline")]
-    model: String,
+    /// Model: `baseline` (the weightless context-mixing model, the default), a model directory
+    /// (`config.json` + `model.safetensors`), or the name of one in the model search path.
+    /// Decompression takes the model the archive names unless this is given.
+    #[arg(long = "model", value_name = "NAME|PATH")]
+    model: Option<String>,
     /// Bytes per independently coded chunk (1 to 16 MiB).
     #[arg(long = "chunk-size", value_name = "BYTES", default_value_t = lmzip::DEFAULT_CHUNK_SIZE)]
     chunk_size: u32,

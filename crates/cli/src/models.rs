@@ -1,29 +1,100 @@
-//! Which model a name or an archive asks for.
+//! Which model a name, a path or an archive asks for.
+//!
+//! `--model` takes `baseline`, a path to a model directory (`config.json` + `model.safetensors`),
+//! or the name of a model directory found in the model search path: the directories in
+//! `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
+//! `~/.local/share/lmzip/models`), then `./models`, then the `models/` folder of the source tree
+//! this binary was built from.
 
-use anyhow::{Result, bail};
-use lmzip_models::ContextMixing;
+use anyhow::{Context, Result, bail};
+use lmzip_models::{ContextMixing, TransformerModel};
+use std::path::{Path, PathBuf};
 
 /// A model the CLI can run.
 pub enum AnyModel {
     /// The weightless context-mixing baseline.
     Baseline(ContextMixing),
+    /// A byte-level Transformer from a model directory.
+    Transformer(Box<TransformerModel>),
 }
+
+/// Run `$body` with `$m` bound to the concrete model inside an [`AnyModel`].
+macro_rules! with_model {
+    ($any:expr, $m:ident => $body:expr) => {
+        match $any {
+            $crate::models::AnyModel::Baseline($m) => $body,
+            $crate::models::AnyModel::Transformer($m) => {
+                let $m = *$m;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_model;
 
 /// The model named by `--model`.
 pub fn by_name(name: &str) -> Result<AnyModel> {
-    match name {
-        "baseline" => Ok(AnyModel::Baseline(ContextMixing::new())),
-        other => bail!("unknown model '{other}' (available: baseline)"),
+    if name == "baseline" {
+        return Ok(AnyModel::Baseline(ContextMixing::new()));
+    }
+    let path = Path::new(name);
+    if name.contains(std::path::MAIN_SEPARATOR) || path.is_dir() {
+        let dir_name = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| name.to_string());
+        return load(path, &dir_name);
+    }
+    match search_path()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|d| d.is_dir())
+    {
+        Some(dir) => load(&dir, name),
+        None => bail!(
+            "unknown model '{name}': not 'baseline', not a model directory, and not found in {}",
+            describe_search_path()
+        ),
     }
 }
 
-/// The model an archive's header names.
-pub fn for_header(header: &lmzip::Header) -> Result<AnyModel> {
-    match header.model_name.as_str() {
-        "baseline" => Ok(AnyModel::Baseline(ContextMixing::new())),
-        other => bail!(
-            "the archive needs model {}, which is not available",
-            lmzip::describe_model(other, header.model_sha256.as_ref())
-        ),
+/// The model an archive's header names, or the one `--model` gives (checked by the decoder).
+pub fn for_header(header: &lmzip::Header, given: Option<&str>) -> Result<AnyModel> {
+    let name = given.unwrap_or(&header.model_name);
+    by_name(name).with_context(|| {
+        format!(
+            "the archive needs model {}",
+            lmzip::describe_model(&header.model_name, header.model_sha256.as_ref())
+        )
+    })
+}
+
+fn load(dir: &Path, name: &str) -> Result<AnyModel> {
+    let model = TransformerModel::load(dir, name)?;
+    Ok(AnyModel::Transformer(Box::new(model)))
+}
+
+/// Where model names are looked up, in order.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LMZIP_MODEL_PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")));
+    if let Some(d) = data_home {
+        dirs.push(d.join("lmzip/models"));
     }
+    dirs.push(PathBuf::from("models"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    dirs
+}
+
+fn describe_search_path() -> String {
+    search_path()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

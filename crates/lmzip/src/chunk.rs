@@ -10,6 +10,7 @@ use lmzip_models::{Model, Symbols, symbolize};
 /// Code `data` with `model`, resetting `state` first. Returns the coded bytes.
 pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8> {
     model.reset(state);
+    model.prepare(state, data);
     let mut cdf = initial_cdf(model);
     let mut enc = Encoder::new();
     for symbol in symbolize(model.symbols(), data) {
@@ -58,12 +59,13 @@ pub fn decode<M: Model>(
 }
 
 /// Decode many chunks in lockstep, one coding step for all of them at a time, through
-/// [`Model::predict_batch`]. The result equals calling [`decode`] on each.
+/// [`Model::predict_batch`]. Result `i` equals [`decode`] of chunk `i`; a chunk that fails to
+/// decode drops out of the batch without disturbing the others.
 pub fn decode_batch<M: Model>(
     model: &M,
     states: &mut [M::State],
     chunks: &[(&[u8], usize)],
-) -> Result<Vec<Vec<u8>>, Error> {
+) -> Vec<Result<Vec<u8>, Error>> {
     assert!(states.len() >= chunks.len(), "BUG: one state per chunk");
     let states = &mut states[..chunks.len()];
     for state in states.iter_mut() {
@@ -76,6 +78,7 @@ pub fn decode_batch<M: Model>(
         .iter()
         .map(|&(_, len)| Vec::with_capacity(len * per_byte))
         .collect();
+    let mut failed: Vec<Option<Error>> = chunks.iter().map(|_| None).collect();
     let steps = chunks
         .iter()
         .map(|&(_, len)| len * per_byte)
@@ -85,7 +88,9 @@ pub fn decode_batch<M: Model>(
     for step in 0..steps {
         // Chunks are ordered arbitrarily: gather those that still have symbols.
         active.clear();
-        active.extend((0..chunks.len()).filter(|&i| step < chunks[i].1 * per_byte));
+        active.extend(
+            (0..chunks.len()).filter(|&i| step < chunks[i].1 * per_byte && failed[i].is_none()),
+        );
         if active.len() == chunks.len() {
             model.predict_batch(states, &mut cdfs);
         } else {
@@ -94,24 +99,33 @@ pub fn decode_batch<M: Model>(
             }
         }
         for &i in &active {
-            let s = decoders[i].decode(&cdfs[i]).map_err(undecodable)?;
-            model.observe(&mut states[i], s);
-            symbols[i].push(s);
+            match decoders[i].decode(&cdfs[i]) {
+                Ok(s) => {
+                    model.observe(&mut states[i], s);
+                    symbols[i].push(s);
+                }
+                Err(e) => failed[i] = Some(undecodable(e)),
+            }
         }
     }
-    for dec in decoders {
-        dec.finish().map_err(undecodable)?;
-    }
-    Ok(symbols
+    decoders
         .into_iter()
-        .map(|syms| match model.symbols() {
-            Symbols::Bytes => syms.into_iter().map(|s| s as u8).collect(),
-            Symbols::Bits => syms
-                .chunks(8)
-                .map(|bits| bits.iter().fold(0u32, |b, &s| (b << 1) | s) as u8)
-                .collect(),
+        .zip(symbols)
+        .zip(failed)
+        .map(|((dec, syms), failed)| {
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            dec.finish().map_err(undecodable)?;
+            Ok(match model.symbols() {
+                Symbols::Bytes => syms.into_iter().map(|s| s as u8).collect(),
+                Symbols::Bits => syms
+                    .chunks(8)
+                    .map(|bits| bits.iter().fold(0u32, |b, &s| (b << 1) | s) as u8)
+                    .collect(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The coder found the chunk's bytes impossible under the model.

@@ -42,8 +42,9 @@ pub use lmzip_models::{Model, ModelId};
 use std::io::{Read, Write};
 
 /// The version of every numeric procedure on the coding path (the coder, the models'
-/// arithmetic). Archives record it; a decoder refuses a different one.
-pub const NUMERICS_VERSION: u16 = 1;
+/// arithmetic, the Transformer engine's kernels). Archives record it; a decoder refuses a
+/// different one.
+pub const NUMERICS_VERSION: u16 = lmzip_engine::NUMERICS_VERSION;
 
 /// The default chunk size: 2048 bytes, the paper's.
 pub const DEFAULT_CHUNK_SIZE: u32 = 2048;

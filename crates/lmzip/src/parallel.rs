@@ -32,3 +32,31 @@ where
             .collect()
     })
 }
+
+/// Apply `f` to contiguous runs of items, one run per state set (thread); `f` returns one result
+/// per item of its run. Results come back in item order.
+pub(crate) fn map_runs<S, I, O, F>(states: &mut [S], items: &[I], f: F) -> Vec<O>
+where
+    S: Send,
+    I: Sync,
+    O: Send,
+    F: Fn(&mut S, &[I]) -> Vec<O> + Sync,
+{
+    let threads = states.len().min(items.len()).max(1);
+    let per = items.len().div_ceil(threads).max(1);
+    if threads == 1 {
+        return f(&mut states[0], items);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .iter_mut()
+            .zip(items.chunks(per))
+            .map(|(state, run)| scope.spawn(move || f(state, run)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("BUG: a chunk worker panicked"))
+            .collect()
+    })
+}

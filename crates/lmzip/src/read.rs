@@ -13,7 +13,8 @@ pub struct Decoder<R: Read, M: Model> {
     inner: R,
     model: M,
     header: Header,
-    states: Vec<M::State>,
+    /// Per thread, one state per chunk of its share of a batch.
+    states: Vec<Vec<M::State>>,
     batch_chunks: usize,
     out: Vec<u8>,
     out_pos: usize,
@@ -55,7 +56,19 @@ impl<R: Read, M: Model> Decoder<R, M> {
                 found: crate::describe_model(&id.name, id.sha256.as_ref()),
             });
         }
-        let states = (0..threads).map(|_| model.new_state()).collect();
+        if let Some(max) = model.max_chunk_len()
+            && header.chunk_size as usize > max
+        {
+            return Err(Error::Unsupported(format!(
+                "chunk size {} is longer than the model's context of {max} bytes",
+                header.chunk_size
+            )));
+        }
+        let per_thread = batch_chunks(threads, header.chunk_size).div_ceil(threads);
+        // States are made when first needed: a model's state can be large.
+        let states = (0..threads)
+            .map(|_| Vec::with_capacity(per_thread))
+            .collect();
         Ok(Decoder {
             batch_chunks: batch_chunks(threads, header.chunk_size),
             inner,
@@ -118,13 +131,38 @@ impl<R: Read, M: Model> Decoder<R, M> {
             }
         }
         let model = &self.model;
-        // Stored chunks need no model: they are checked and copied out from their records.
-        let decoded = parallel::map_ordered(&mut self.states, &records, |state, record| {
-            if record.stored {
-                Ok(None)
+        // Each thread decodes a contiguous run of chunks in lockstep (one model step for all of
+        // them); stored chunks need no model: they are checked and copied out of their records.
+        let decoded = parallel::map_runs(&mut self.states, &records, |states, run| {
+            let coded: Vec<(&[u8], usize)> = run
+                .iter()
+                .filter(|r| !r.stored)
+                .map(|r| (r.payload.as_slice(), r.original_len as usize))
+                .collect();
+            let results: Vec<Result<Vec<u8>, Error>> = if model.prefers_lockstep() {
+                while states.len() < coded.len() {
+                    states.push(model.new_state());
+                }
+                chunk::decode_batch(model, states, &coded)
             } else {
-                chunk::decode(model, state, &record.payload, record.original_len as usize).map(Some)
-            }
+                if states.is_empty() {
+                    states.push(model.new_state());
+                }
+                coded
+                    .iter()
+                    .map(|&(c, len)| chunk::decode(model, &mut states[0], c, len))
+                    .collect()
+            };
+            let mut results = results.into_iter();
+            run.iter()
+                .map(|r| match r.stored {
+                    true => Ok(None),
+                    false => results
+                        .next()
+                        .expect("one result per coded chunk")
+                        .map(Some),
+                })
+                .collect::<Vec<_>>()
         });
         self.out.clear();
         self.out_pos = 0;

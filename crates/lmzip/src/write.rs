@@ -64,6 +64,14 @@ impl EncoderBuilder {
         if self.threads == 0 {
             return Err(Error::Config("thread count must be at least 1".into()));
         }
+        if let Some(max) = model.max_chunk_len()
+            && self.chunk_size as usize > max
+        {
+            return Err(Error::Config(format!(
+                "chunk size {} is longer than the model's context of {max} bytes",
+                self.chunk_size
+            )));
+        }
         let id = model.id();
         let header = Header {
             numerics_version: NUMERICS_VERSION,

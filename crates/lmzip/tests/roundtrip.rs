@@ -111,7 +111,10 @@ impl<'a> RoundTrip<'a> {
             .map(|(c, p)| (&c[..], p.len()))
             .collect();
         let mut states: Vec<_> = (0..jobs.len()).map(|_| model.new_state()).collect();
-        let decoded = chunk::decode_batch(&model, &mut states, &jobs).unwrap();
+        let decoded: Vec<Vec<u8>> = chunk::decode_batch(&model, &mut states, &jobs)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
         for (d, p) in decoded.iter().zip(&pieces) {
             assert_eq!(d, p);
         }

@@ -25,9 +25,11 @@
 #![deny(missing_docs)]
 
 mod cm;
+mod transformer;
 
 pub use cm::ContextMixing;
 use lmzip_coder::Cdf;
+pub use transformer::{TransformerModel, TransformerState};
 
 /// Names a model, as recorded in an archive header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,11 +106,30 @@ pub trait Model: Send + Sync {
     /// Make `state` equal to [`Model::new_state`]'s result, reusing its allocations.
     fn reset(&self, state: &mut Self::State);
 
+    /// The longest chunk, in bytes, the model can code (its context), if it has a limit.
+    fn max_chunk_len(&self) -> Option<usize> {
+        None
+    }
+
+    /// Called by the encoder after [`Model::reset`] with the whole chunk it is about to code, so
+    /// that the model may score every position at once (teacher forcing). Predictions after
+    /// `prepare` must equal those without it: the decoder never calls it.
+    fn prepare(&self, state: &mut Self::State, chunk: &[u8]) {
+        let _ = (state, chunk);
+    }
+
     /// Fill `cdf` with the distribution of the next symbol.
     fn predict(&self, state: &mut Self::State, cdf: &mut Cdf);
 
     /// Record the true next symbol.
     fn observe(&self, state: &mut Self::State, symbol: u32);
+
+    /// Whether decoding several chunks in lockstep through [`Model::predict_batch`] is faster
+    /// than decoding them one after another (true for the Transformer, whose batched step is a
+    /// matrix product; false for models with large per-chunk tables).
+    fn prefers_lockstep(&self) -> bool {
+        false
+    }
 
     /// [`Model::predict`] for many chunks at once: `cdfs[i]` for `states[i]`.
     fn predict_batch(&self, states: &mut [Self::State], cdfs: &mut [Cdf]) {
@@ -135,11 +156,20 @@ impl<M: Model + ?Sized> Model for &M {
     fn reset(&self, state: &mut Self::State) {
         (**self).reset(state)
     }
+    fn max_chunk_len(&self) -> Option<usize> {
+        (**self).max_chunk_len()
+    }
+    fn prepare(&self, state: &mut Self::State, chunk: &[u8]) {
+        (**self).prepare(state, chunk)
+    }
     fn predict(&self, state: &mut Self::State, cdf: &mut Cdf) {
         (**self).predict(state, cdf)
     }
     fn observe(&self, state: &mut Self::State, symbol: u32) {
         (**self).observe(state, symbol)
+    }
+    fn prefers_lockstep(&self) -> bool {
+        (**self).prefers_lockstep()
     }
     fn predict_batch(&self, states: &mut [Self::State], cdfs: &mut [Cdf]) {
         (**self).predict_batch(states, cdfs)
@@ -162,5 +192,6 @@ mod tests {
     #[allow(dead_code)]
     fn assert_models_send_sync() {
         _assert_send_sync::<ContextMixing>();
+        _assert_send_sync::<TransformerModel>();
     }
 }
