@@ -1,11 +1,10 @@
 //! `lmzip bench`: lmzip models beside gzip and xz on the same chunks of real data.
 
-use crate::Outcome;
+use crate::{Outcome, models};
 use anyhow::{Context, Result};
 use clap::Args;
 use lmzip_bench::{Classic, Measurement, measure_classic, measure_lmzip};
 use lmzip_data::Modality;
-use lmzip_models::ContextMixing;
 use std::path::PathBuf;
 
 /// Options of `lmzip bench`.
@@ -23,6 +22,9 @@ pub struct BenchArgs {
     /// Seed of the chunk sample.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// lmzip models to measure (as for --model), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "baseline")]
+    model: Vec<String>,
     /// Threads for lmzip; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]
     threads: usize,
@@ -46,13 +48,17 @@ pub fn run(args: &BenchArgs) -> Outcome {
             .iter()
             .map(|&c| measure_classic(c, &chunks))
             .collect();
-        rows.push(measure_lmzip(
-            "lmzip baseline",
-            &ContextMixing::new(),
-            &chunks,
-            lmzip::DEFAULT_CHUNK_SIZE,
-            threads,
-        )?);
+        for name in &args.model {
+            let label = format!("lmzip {name}");
+            let model = models::by_name(name)?;
+            rows.push(models::with_model!(model, m => measure_lmzip(
+                &label,
+                &m,
+                &chunks,
+                lmzip::DEFAULT_CHUNK_SIZE,
+                threads,
+            )?));
+        }
         for m in rows {
             println!(
                 "| {modality} | {} | {} | {:.2} | {:.3} | {:.3} |",

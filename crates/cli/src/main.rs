@@ -3,6 +3,7 @@
 
 mod bench;
 mod files;
+mod init_model;
 mod models;
 
 use anyhow::Result;
@@ -84,6 +85,8 @@ enum Command {
     },
     /// Measure models beside gzip and xz on the paper's chunks of a data folder.
     Bench(bench::BenchArgs),
+    /// Write a model directory with seeded random weights (for tests and benchmarks).
+    InitModel(init_model::InitModelArgs),
 }
 
 fn main() {
@@ -91,6 +94,7 @@ fn main() {
     let result = match cli.command {
         Some(Command::Info { files }) => files::info(&files),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::InitModel(args)) => init_model::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

@@ -46,6 +46,14 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
             .unwrap_or_else(|| name.to_string());
         return load(path, &dir_name);
     }
+    find_named(name)
+}
+
+/// The model called `name` in the search path.
+fn find_named(name: &str) -> Result<AnyModel> {
+    if name == "baseline" {
+        return Ok(AnyModel::Baseline(ContextMixing::new()));
+    }
     match search_path()
         .into_iter()
         .map(|d| d.join(name))
@@ -59,10 +67,14 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
     }
 }
 
-/// The model an archive's header names, or the one `--model` gives (checked by the decoder).
+/// The model `--model` gives, or else the one the archive's header names, looked up in the
+/// search path only (the decoder then checks its hash).
 pub fn for_header(header: &lmzip::Header, given: Option<&str>) -> Result<AnyModel> {
-    let name = given.unwrap_or(&header.model_name);
-    by_name(name).with_context(|| {
+    let found = match given {
+        Some(name) => by_name(name),
+        None => find_named(&header.model_name),
+    };
+    found.with_context(|| {
         format!(
             "the archive needs model {}",
             lmzip::describe_model(&header.model_name, header.model_sha256.as_ref())
