@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The first law across machines: lmzip built for plain x86-64, x86-64-v3 (AVX2 + FMA), this
+# CPU (-C target-cpu=native) and aarch64 (run under qemu-user) must write byte-identical
+# archives with a Transformer and decode each other's. Each x86-64 build also runs with its
+# kernels capped at the portable version (LMZIP_ISA=portable).
+#
+# Usage: scripts/cross-isa.sh [--no-aarch64]
+# Needs for aarch64: rustup target aarch64-unknown-linux-gnu, Debian's gcc-aarch64-linux-gnu
+# and qemu-user (installed here when missing and apt-get is available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+shared=$root/../shared/data
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+aarch64=1
+[[ "${1:-}" == "--no-aarch64" ]] && aarch64=0
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Builds: name -> binary (and how to run it).
+declare -A bin run
+for cpu in x86-64 x86-64-v3 native; do
+  log "build for target-cpu=$cpu"
+  RUSTFLAGS="-C target-cpu=$cpu" cargo build --locked -q --profile cross -p lmzip-cli \
+    --target-dir "target/cross-$cpu"
+  bin[$cpu]=$root/target/cross-$cpu/cross/lmzip
+  run[$cpu]=""
+done
+if (( aarch64 )); then
+  if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+    log "install qemu-user and gcc-aarch64-linux-gnu"
+    sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd=sudo
+    $sudo_cmd apt-get update -q >/dev/null && \
+      $sudo_cmd apt-get install -y -q qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+  fi
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
+  log "build for aarch64-unknown-linux-gnu"
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+    cargo build --locked -q --profile cross -p lmzip-cli --target aarch64-unknown-linux-gnu \
+    --target-dir target/cross-aarch64
+  bin[aarch64]=$root/target/cross-aarch64/aarch64-unknown-linux-gnu/cross/lmzip
+  run[aarch64]="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+fi
+
+# Models: the specialised head widths 16 and 32, a generic one (8), and post-LN.
+cd "$work"
+native=${bin[native]}
+$native init-model m16 --d-model 64 --layers 2 --heads 4 --seed 11 >/dev/null
+$native init-model m32 --d-model 64 --layers 2 --heads 2 --seed 12 --post-ln >/dev/null
+$native init-model m8 --d-model 32 --layers 1 --heads 4 --seed 13 --context 1024 >/dev/null
+# Inputs: prose, C and HTML (coded by these random models, which favour English bytes) and a
+# spreadsheet (incompressible for them: stored chunks).
+c=$shared/text/canterbury
+head -c 5000 "$c/alice29.txt" > text.bin
+head -c 3000 "$c/fields.c" > code.bin
+tail -c 2500 "$c/cp.html" > html.bin
+head -c 2100 "$c/kennedy.xls" > binary.bin
+
+status=0
+for model in m16 m32 m8; do
+  for input in text.bin code.bin html.bin binary.bin; do
+    ref=""
+    for build in "${!bin[@]}"; do
+      for isa in default portable; do
+        [[ $build == aarch64 && $isa == portable ]] && continue
+        out="$input.$model.$build.$isa.lmz"
+        env_isa=(); [[ $isa == portable ]] && env_isa=(env LMZIP_ISA=portable)
+        "${env_isa[@]}" ${run[$build]} "${bin[$build]}" -c -T 2 --chunk-size 1024 --model "./$model" "$input" > "$out"
+        if [[ -z $ref ]]; then ref=$out; elif ! cmp -s "$ref" "$out"; then
+          echo "DIFFERENT ARCHIVE: $out vs $ref"; status=1
+        fi
+      done
+    done
+    # Every build decodes the reference archive.
+    for build in "${!bin[@]}"; do
+      if ! ${run[$build]} "${bin[$build]}" -dc -T 3 --model "./$model" "$ref" | cmp -s - "$input"; then
+        echo "DECODE FAILED: $build on $ref"; status=1
+      fi
+    done
+    printf '%-4s %-10s %6d -> %6d bytes, %s; identical on: %s\n' "$model" "$input" \
+      "$(stat -c %s "$input")" "$(stat -c %s "$ref")" \
+      "$($native info "$ref" | sed -n 's/^ *chunks: *//p')" "${!bin[*]}"
+  done
+done
+exit $status
