@@ -6,6 +6,9 @@
 //! chunks already has one header, so its whole size is counted, chunk records included.
 #![deny(missing_docs)]
 
+#[cfg(feature = "candle")]
+pub mod candle_ref;
+
 use std::io::{Read, Write};
 use std::time::Instant;
 

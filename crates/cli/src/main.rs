@@ -5,6 +5,7 @@ mod bench;
 mod files;
 mod init_model;
 mod models;
+mod speed;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -87,6 +88,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Write a model directory with seeded random weights (for tests and benchmarks).
     InitModel(init_model::InitModelArgs),
+    /// Measure the Transformer engine on the paper's model shapes (and candle, if built in).
+    Speed(speed::SpeedArgs),
 }
 
 fn main() {
@@ -95,6 +98,7 @@ fn main() {
         Some(Command::Info { files }) => files::info(&files),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::InitModel(args)) => init_model::run(&args),
+        Some(Command::Speed(args)) => speed::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

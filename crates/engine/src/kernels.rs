@@ -114,67 +114,88 @@ macro_rules! multiversion {
 
 /// Rows of `a` per register tile of the matrix product.
 const MR: usize = 6;
-/// Columns per register tile of the matrix product.
-const NR: usize = 16;
+/// Columns per register tile of the matrix product, and the width of a packed panel.
+pub const NR: usize = 16;
 /// Rows per cache block of the matrix product.
 const MB: usize = 64;
 
+/// A `k × n` matrix stored for [`matmul`]: panels of [`NR`] columns, each panel `k × NR`
+/// contiguous (columns past `n` are zero), so a register tile streams through memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// Pack the row-major `k × n` matrix `b`.
+    pub fn new(b: &[f32], k: usize, n: usize) -> Packed {
+        assert_eq!(b.len(), k * n, "packed matrix shape");
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for q in 0..panels {
+            for p in 0..k {
+                for c in 0..NR.min(n - q * NR) {
+                    data[(q * k + p) * NR + c] = b[p * n + q * NR + c];
+                }
+            }
+        }
+        Packed { k, n, data }
+    }
+
+    /// Rows (the inner dimension of the product).
+    pub fn rows(&self) -> usize {
+        self.k
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.n
+    }
+}
+
 multiversion! {
-    /// `c = a · b` for row-major `a` (`m × k`), `b` (`k × n`) and `c` (`m × n`).
+    /// `c = a · b` for row-major `a` (`m × k`) and `c` (`m × n`), `b` packed.
     ///
     /// Element `c[i][j]` is `acc = 0; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`,
     /// whatever the shape of the tiles, the row's position in `a`, or the version.
-    pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul shapes");
+    pub fn matmul(a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
+        let (k, n) = (b.k, b.n);
+        assert!(a.len() >= m * k && c.len() >= m * n, "matmul shapes");
+        let mut tile_out = [[0.0f32; NR]; MR];
         for i0 in (0..m).step_by(MB) {
             let i_end = (i0 + MB).min(m);
-            let mut j = 0;
-            while j + NR <= n {
+            for (q, panel) in b.data.chunks_exact(k * NR).enumerate() {
+                let cols = NR.min(n - q * NR);
                 let mut i = i0;
                 while i < i_end {
-                    match i_end - i {
-                        1 => tile::<1>(a, b, c, i, j, k, n),
-                        2 => tile::<2>(a, b, c, i, j, k, n),
-                        3 => tile::<3>(a, b, c, i, j, k, n),
-                        r if r < MR => {
-                            for ii in i..i_end {
-                                tile::<1>(a, b, c, ii, j, k, n);
-                            }
-                        }
-                        _ => tile::<MR>(a, b, c, i, j, k, n),
+                    let rows = MR.min(i_end - i);
+                    match rows {
+                        MR => tile::<MR>(a, panel, &mut tile_out, i, k),
+                        1 => tile::<1>(a, panel, &mut tile_out, i, k),
+                        2 => tile::<2>(a, panel, &mut tile_out, i, k),
+                        3 => tile::<3>(a, panel, &mut tile_out, i, k),
+                        4 => tile::<4>(a, panel, &mut tile_out, i, k),
+                        _ => tile::<5>(a, panel, &mut tile_out, i, k),
                     }
-                    i += MR;
-                }
-                j += NR;
-            }
-            for i in i0..i_end {
-                for col in j..n {
-                    let mut acc = 0.0f32;
-                    for p in 0..k {
-                        acc = a[i * k + p].mul_add(b[p * n + col], acc);
+                    for (r, out) in tile_out.iter().take(rows).enumerate() {
+                        c[(i + r) * n + q * NR..][..cols].copy_from_slice(&out[..cols]);
                     }
-                    c[i * n + col] = acc;
+                    i += rows;
                 }
             }
         }
     }
 }
 
-/// One `R × NR` register tile of [`matmul`] at row `i`, column `j`.
+/// One `R × NR` register tile of [`matmul`]: rows `i..i + R` of `a` times one packed panel.
 #[inline(always)]
-fn tile<const R: usize>(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-    j: usize,
-    k: usize,
-    n: usize,
-) {
+fn tile<const R: usize>(a: &[f32], panel: &[f32], out: &mut [[f32; NR]; MR], i: usize, k: usize) {
     let mut acc = [[0.0f32; NR]; R];
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
-    for p in 0..k {
-        let brow: &[f32; NR] = b[p * n + j..p * n + j + NR].try_into().expect("tile width");
+    for (p, brow) in panel.chunks_exact(NR).enumerate() {
+        let brow: &[f32; NR] = brow.try_into().expect("panel width");
         for r in 0..R {
             let x = rows[r][p];
             for (acc, &y) in acc[r].iter_mut().zip(brow) {
@@ -182,9 +203,7 @@ fn tile<const R: usize>(
             }
         }
     }
-    for r in 0..R {
-        c[(i + r) * n + j..(i + r) * n + j + NR].copy_from_slice(&acc[r]);
-    }
+    out[..R].copy_from_slice(&acc);
 }
 
 /// Key positions per score tile in [`attend`]; cache capacities are multiples of it.
@@ -200,15 +219,19 @@ pub fn key_index(hd: usize, j: usize, d: usize) -> usize {
 /// Interleaved partial sums of the attention's weighted values.
 pub const VALUE_LANES: usize = 4;
 
+/// Query rows per block in [`attend`]: a key tile or value block, once in L1, serves them all.
+pub const ROW_BLOCK: usize = 8;
+
 multiversion! {
     /// Causal attention of one head for the query rows at positions `i0..i0 + rows`.
     ///
     /// `q` holds `rows × hd` queries (already rotated and scaled), `kt` the keys (`stride`
     /// positions laid out by [`key_index`]), `v` the values (`stride × hd`); `scores` is scratch
-    /// of at least `stride`, `stride` a multiple of [`KEY_TILE`] and above `i0 + rows - 1`.
-    /// For the row at position `i`, with `s_j = fma-chain over d = 0..hd of q[d] k_j[d]`:
-    /// `m = max_{j<=i} s_j`, `e_j = exp(s_j - m)`, `z = math::sum(e_0..=e_i)`; then four partial
-    /// sums `a_p[d] = fma-chain over j = p, p+4, p+8, ... <= i of e_j v_j[d]` and
+    /// of at least `min(rows, ROW_BLOCK) × stride`, `stride` a multiple of [`KEY_TILE`] and above
+    /// `i0 + rows - 1`. For the row at position `i`, with
+    /// `s_j = fma-chain over d = 0..hd of q[d] k_j[d]`: `m = max_{j<=i} s_j`,
+    /// `e_j = exp(s_j - m)`, `z = math::sum(e_0..=e_i)`; then four partial sums
+    /// `a_p[d] = fma-chain over j = p, p+4, p+8, ... <= i of e_j v_j[d]` and
     /// `out[d] = ((a_0[d] + a_1[d]) + (a_2[d] + a_3[d])) / z`. Nothing depends on `i0`, `rows`
     /// or the keys after `i`: a query gives the same output alone or among others.
     pub fn attend(
@@ -224,79 +247,113 @@ multiversion! {
     ) {
         assert!(stride.is_multiple_of(KEY_TILE) && i0 + rows <= stride, "attend shapes");
         assert!(q.len() >= rows * hd && kt.len() >= hd * stride && v.len() >= stride * hd);
-        assert!(scores.len() >= stride && out.len() >= rows * hd);
-        for r in 0..rows {
-            let pos = i0 + r;
-            let q = &q[r * hd..(r + 1) * hd];
-            let out = &mut out[r * hd..(r + 1) * hd];
-            // Scores over whole key tiles; keys past `pos` are computed and never used.
-            for j in (0..=pos).step_by(KEY_TILE) {
-                let mut acc = [0.0f32; KEY_TILE];
+        assert!(scores.len() >= ROW_BLOCK.min(rows) * stride && out.len() >= rows * hd);
+        for b0 in (0..rows).step_by(ROW_BLOCK) {
+            let n = ROW_BLOCK.min(rows - b0);
+            let first = i0 + b0;
+            // Scores over whole key tiles, each tile for every row of the block that reaches
+            // it; keys past a row's position are computed and never used.
+            for j in (0..first + n).step_by(KEY_TILE) {
                 let tile = &kt[j * hd..(j + KEY_TILE) * hd];
-                for (d, &x) in q.iter().enumerate() {
-                    let keys: &[f32; KEY_TILE] =
-                        tile[d * KEY_TILE..(d + 1) * KEY_TILE].try_into().expect("key tile");
-                    for (acc, &y) in acc.iter_mut().zip(keys) {
-                        *acc = x.mul_add(y, *acc);
-                    }
-                }
-                scores[j..j + KEY_TILE].copy_from_slice(&acc);
-            }
-            let weights = &mut scores[..=pos];
-            let max = math::max(weights);
-            for s in weights.iter_mut() {
-                *s = math::exp(*s - max);
-            }
-            let z = math::sum(weights);
-            match hd {
-                16 => weighted_values::<16>(weights, v, out),
-                32 => weighted_values::<32>(weights, v, out),
-                64 => weighted_values::<64>(weights, v, out),
-                _ => {
-                    for (d, o) in out.iter_mut().enumerate() {
-                        let mut acc = [0.0f32; VALUE_LANES];
-                        for (j, &w) in weights.iter().enumerate() {
-                            acc[j % VALUE_LANES] = w.mul_add(v[j * hd + d], acc[j % VALUE_LANES]);
+                for r in (0..n).filter(|r| j <= first + r) {
+                    let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
+                    let mut acc = [0.0f32; KEY_TILE];
+                    for (d, &x) in q.iter().enumerate() {
+                        let keys: &[f32; KEY_TILE] =
+                            tile[d * KEY_TILE..(d + 1) * KEY_TILE].try_into().expect("key tile");
+                        for (acc, &y) in acc.iter_mut().zip(keys) {
+                            *acc = x.mul_add(y, *acc);
                         }
-                        *o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                    }
+                    scores[r * stride + j..r * stride + j + KEY_TILE].copy_from_slice(&acc);
+                }
+            }
+            let mut z = [0.0f32; ROW_BLOCK];
+            for (r, z) in z.iter_mut().enumerate().take(n) {
+                let weights = &mut scores[r * stride..r * stride + first + r + 1];
+                let max = math::max(weights);
+                for s in weights.iter_mut() {
+                    *s = math::exp(*s - max);
+                }
+                *z = math::sum(weights);
+            }
+            let out = &mut out[b0 * hd..(b0 + n) * hd];
+            match hd {
+                16 => weighted_values::<16>(scores, stride, v, first, n, out),
+                32 => weighted_values::<32>(scores, stride, v, first, n, out),
+                64 => weighted_values::<64>(scores, stride, v, first, n, out),
+                _ => {
+                    for r in 0..n {
+                        for d in 0..hd {
+                            let mut acc = [0.0f32; VALUE_LANES];
+                            for j in 0..=first + r {
+                                let w = scores[r * stride + j];
+                                acc[j % VALUE_LANES] = w.mul_add(v[j * hd + d], acc[j % VALUE_LANES]);
+                            }
+                            out[r * hd + d] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                        }
                     }
                 }
             }
-            for o in out.iter_mut() {
-                *o /= z;
+            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+                for o in o {
+                    *o /= z[r];
+                }
             }
         }
     }
 }
 
-/// `out = ((a_0 + a_1) + (a_2 + a_3))` with `a_p` the fma-chain of `weights[j] v[j]` over
-/// `j ≡ p (mod 4)`, for head width `HD`.
+/// The weighted values of [`attend`] for `n` rows at positions `first..first + n`, head width
+/// `HD`: value blocks of [`KEY_TILE`] positions outer, rows inner; each row's four partial
+/// chains advance in order of `j`, so the result is as if each row ran alone.
 #[inline(always)]
-fn weighted_values<const HD: usize>(weights: &[f32], v: &[f32], out: &mut [f32]) {
-    let mut acc = [[0.0f32; HD]; VALUE_LANES];
-    let mut groups = weights.chunks_exact(VALUE_LANES);
-    let mut j = 0;
-    for group in &mut groups {
-        for (p, &w) in group.iter().enumerate() {
-            let vrow: &[f32; HD] = v[(j + p) * HD..(j + p + 1) * HD]
-                .try_into()
-                .expect("value row");
-            for (acc, &y) in acc[p].iter_mut().zip(vrow) {
-                *acc = w.mul_add(y, *acc);
+fn weighted_values<const HD: usize>(
+    weights: &[f32],
+    stride: usize,
+    v: &[f32],
+    first: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [[[0.0f32; HD]; VALUE_LANES]; ROW_BLOCK];
+    for j0 in (0..first + n).step_by(KEY_TILE) {
+        for (r, acc) in acc.iter_mut().enumerate().take(n) {
+            let end = (j0 + KEY_TILE).min(first + r + 1);
+            if j0 >= end {
+                continue;
             }
+            let mut a = *acc;
+            let w = &weights[r * stride + j0..r * stride + end];
+            let vs = &v[j0 * HD..end * HD];
+            // j0 is a multiple of 4, so lane p takes the keys j ≡ p (mod 4).
+            let mut groups = w
+                .chunks_exact(VALUE_LANES)
+                .zip(vs.chunks_exact(VALUE_LANES * HD));
+            for (wg, vg) in &mut groups {
+                for p in 0..VALUE_LANES {
+                    let vrow: &[f32; HD] = vg[p * HD..(p + 1) * HD].try_into().expect("value row");
+                    for (x, &y) in a[p].iter_mut().zip(vrow) {
+                        *x = wg[p].mul_add(y, *x);
+                    }
+                }
+            }
+            let done = w.len() / VALUE_LANES * VALUE_LANES;
+            for p in 0..w.len() - done {
+                let vrow: &[f32; HD] = vs[(done + p) * HD..(done + p + 1) * HD]
+                    .try_into()
+                    .expect("value row");
+                for (x, &y) in a[p].iter_mut().zip(vrow) {
+                    *x = w[done + p].mul_add(y, *x);
+                }
+            }
+            *acc = a;
         }
-        j += VALUE_LANES;
     }
-    for (p, &w) in groups.remainder().iter().enumerate() {
-        let vrow: &[f32; HD] = v[(j + p) * HD..(j + p + 1) * HD]
-            .try_into()
-            .expect("value row");
-        for (acc, &y) in acc[p].iter_mut().zip(vrow) {
-            *acc = w.mul_add(y, *acc);
+    for (r, acc) in acc.iter().enumerate().take(n) {
+        for (d, o) in out[r * HD..(r + 1) * HD].iter_mut().enumerate() {
+            *o = (acc[0][d] + acc[1][d]) + (acc[2][d] + acc[3][d]);
         }
-    }
-    for (d, o) in out.iter_mut().enumerate() {
-        *o = (acc[0][d] + acc[1][d]) + (acc[2][d] + acc[3][d]);
     }
 }
 
@@ -365,6 +422,21 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// `iterations` rounds of `a = fma(a, 0.5, 0.5)` on each of 96 independent lanes: a
+    /// register-resident loop that measures a core's peak fused multiply-add rate
+    /// (`2 × 96 × iterations` flops).
+    pub fn fma_loop(acc: &mut [f32; 96], iterations: usize) {
+        let mut a = *acc;
+        for _ in 0..iterations {
+            for x in a.iter_mut() {
+                *x = x.mul_add(0.5, 0.5);
+            }
+        }
+        *acc = a;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +466,7 @@ mod tests {
             let b = values(k * n, 2);
             for isa in Isa::available() {
                 let mut c = vec![0.0; m * n];
-                matmul(isa, &a, &b, &mut c, m, k, n);
+                matmul(isa, &a, &Packed::new(&b, k, n), &mut c, m);
                 for i in 0..m {
                     for j in 0..n {
                         let mut acc = 0.0f32;
@@ -419,7 +491,7 @@ mod tests {
             let q = values(stride * hd, 3);
             let kt = values(hd * stride, 4);
             let v = values(stride * hd, 5);
-            let mut scores = vec![0.0; stride * stride];
+            let mut scores = vec![0.0; ROW_BLOCK * stride];
             let mut all = vec![0.0; stride * hd];
             attend(
                 Isa::Portable,

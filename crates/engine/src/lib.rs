@@ -40,7 +40,7 @@ pub mod transformer;
 
 pub use config::{BOS, Config, Norm};
 pub use kernels::Isa;
-pub use transformer::{Cache, Scratch, Transformer, Weights};
+pub use transformer::{Cache, Profile, Scratch, Transformer, Weights};
 
 /// The version of the engine's arithmetic. Archives record it; any change to what a kernel
 /// computes (not how fast) must bump it.

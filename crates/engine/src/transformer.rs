@@ -14,8 +14,9 @@
 //! and `logits = LN_f(x)·W_head + b_head`. Weight matrices are stored `in × out`.
 
 use crate::config::{BOS, Config, INPUT_VOCAB, Norm, OUTPUT_VOCAB};
-use crate::kernels::{self, Isa, KEY_TILE};
+use crate::kernels::{self, Isa, KEY_TILE, Packed};
 use crate::math;
+use std::time::{Duration, Instant};
 
 /// A layer normalization's scale and shift.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,11 +161,22 @@ pub(crate) fn weights_from_tensors(config: &Config, mut tensors: Vec<Vec<f32>>) 
     }
 }
 
+/// One block's matrices packed for [`kernels::matmul`].
+#[derive(Debug, Clone)]
+struct PackedBlock {
+    wqkv: Packed,
+    wo: Packed,
+    w1: Packed,
+    w2: Packed,
+}
+
 /// A Transformer ready to run: config, weights, rotary tables and the kernel version.
 #[derive(Debug, Clone)]
 pub struct Transformer {
     config: Config,
     weights: Weights,
+    packed: Vec<PackedBlock>,
+    head: Packed,
     /// `cos` and `sin` of position × frequency, `context × head_dim / 2` each.
     rope_cos: Vec<f32>,
     rope_sin: Vec<f32>,
@@ -200,9 +212,22 @@ impl Cache {
     }
 }
 
+/// Where a forward's time went, accumulated over calls (see [`Scratch::profile`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Profile {
+    /// Matrix products (projections, MLP, head).
+    pub matmul: Duration,
+    /// Attention: scores, softmax, weighted values, and the cache writes.
+    pub attention: Duration,
+    /// Whole forwards, including the above and norms, GELU, rotations and embedding.
+    pub total: Duration,
+}
+
 /// Activations reused between calls.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    /// When `Some`, every forward adds its timings here (a few clock reads per layer).
+    pub profile: Option<Profile>,
     x: Vec<f32>,
     h: Vec<f32>,
     qkv: Vec<f32>,
@@ -212,6 +237,16 @@ pub struct Scratch {
     hidden: Vec<f32>,
     scores: Vec<f32>,
     cache: Option<Cache>,
+}
+
+impl Scratch {
+    /// Scratch that records a [`Profile`] of every forward.
+    pub fn profiling() -> Scratch {
+        Scratch {
+            profile: Some(Profile::default()),
+            ..Scratch::default()
+        }
+    }
 }
 
 fn resize(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -238,9 +273,23 @@ impl Transformer {
                 rope_sin.push(s as f32);
             }
         }
+        let (d, f) = (config.d_model, config.d_ff);
+        let packed = weights
+            .blocks
+            .iter()
+            .map(|b| PackedBlock {
+                wqkv: Packed::new(&b.wqkv, d, 3 * d),
+                wo: Packed::new(&b.wo, d, d),
+                w1: Packed::new(&b.w1, d, f),
+                w2: Packed::new(&b.w2, f, d),
+            })
+            .collect();
+        let head = Packed::new(&weights.head, d, OUTPUT_VOCAB);
         Transformer {
             config,
             weights,
+            packed,
+            head,
             rope_cos,
             rope_sin,
             isa: Isa::detect(),
@@ -354,6 +403,21 @@ impl Transformer {
         logits: &mut [f32],
         s: &mut Scratch,
     ) {
+        let start = s.profile.is_some().then(Instant::now);
+        let (mut t_matmul, mut t_attention) = (Duration::ZERO, Duration::ZERO);
+        // Runs `$e`, adding its time to `$acc` when profiling.
+        macro_rules! timed {
+            ($acc:ident, $e:expr) => {{
+                if start.is_some() {
+                    let t = Instant::now();
+                    let r = $e;
+                    $acc += t.elapsed();
+                    r
+                } else {
+                    $e
+                }
+            }};
+        }
         let cfg = &self.config;
         let (isa, m, d, f) = (self.isa, tokens.len(), cfg.d_model, cfg.d_ff);
         let (heads, hd) = (cfg.n_heads, cfg.head_dim());
@@ -369,10 +433,10 @@ impl Transformer {
         let attn = resize(&mut s.attn, m * d);
         let proj = resize(&mut s.proj, m * d);
         let hidden = resize(&mut s.hidden, m * f);
-        let score_rows = if rows == Rows::Sequence { 16.min(m) } else { 1 };
+        let score_rows = if rows == Rows::Sequence { 32.min(m) } else { 1 };
         let score_stride = caches.iter().map(|c| c.capacity).max().unwrap_or(0);
-        let scores = resize(&mut s.scores, score_stride);
-        for (l, block) in self.weights.blocks.iter().enumerate() {
+        let scores = resize(&mut s.scores, kernels::ROW_BLOCK * score_stride);
+        for (l, (block, packed)) in self.weights.blocks.iter().zip(&self.packed).enumerate() {
             // Attention sublayer.
             let input: &[f32] = match cfg.norm {
                 Norm::Pre => {
@@ -389,7 +453,7 @@ impl Transformer {
                 }
                 Norm::Post => x,
             };
-            kernels::matmul(isa, input, &block.wqkv, qkv, m, d, 3 * d);
+            timed!(t_matmul, kernels::matmul(isa, input, &packed.wqkv, qkv, m));
             for (r, &pos) in positions.iter().enumerate() {
                 let row = &mut qkv[r * 3 * d..(r + 1) * 3 * d];
                 for head in 0..heads {
@@ -397,6 +461,7 @@ impl Transformer {
                     self.rotate(&mut row[d + head * hd..d + (head + 1) * hd], pos);
                 }
             }
+            let attention_start = start.map(|_| Instant::now());
             for head in 0..heads {
                 // Store this head's keys and values, gather its scaled queries.
                 let slot = l * heads + head;
@@ -446,7 +511,10 @@ impl Transformer {
                     }
                 }
             }
-            kernels::matmul(isa, attn, &block.wo, proj, m, d, d);
+            if let Some(t) = attention_start {
+                t_attention += t.elapsed();
+            }
+            timed!(t_matmul, kernels::matmul(isa, attn, &packed.wo, proj, m));
             kernels::add_residual(isa, x, proj, None);
             if cfg.norm == Norm::Post {
                 h.copy_from_slice(x);
@@ -476,9 +544,9 @@ impl Transformer {
                 }
                 Norm::Post => x,
             };
-            kernels::matmul(isa, input, &block.w1, hidden, m, d, f);
+            timed!(t_matmul, kernels::matmul(isa, input, &packed.w1, hidden, m));
             kernels::bias_gelu(isa, hidden, &block.b1);
-            kernels::matmul(isa, hidden, &block.w2, proj, m, f, d);
+            timed!(t_matmul, kernels::matmul(isa, hidden, &packed.w2, proj, m));
             kernels::add_residual(isa, x, proj, Some(&block.b2));
             if cfg.norm == Norm::Post {
                 h.copy_from_slice(x);
@@ -508,8 +576,13 @@ impl Transformer {
             Norm::Post => x,
         };
         let logits = &mut logits[..m * OUTPUT_VOCAB];
-        kernels::matmul(isa, input, &self.weights.head, logits, m, d, OUTPUT_VOCAB);
+        timed!(t_matmul, kernels::matmul(isa, input, &self.head, logits, m));
         kernels::add_bias(isa, logits, &self.weights.head_bias);
+        if let (Some(start), Some(p)) = (start, s.profile.as_mut()) {
+            p.matmul += t_matmul;
+            p.attention += t_attention;
+            p.total += start.elapsed();
+        }
     }
 
     /// Rotary position embedding of one head's vector at `pos`: pairs `(i, i + hd/2)` turn by

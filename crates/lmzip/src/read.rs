@@ -139,11 +139,15 @@ impl<R: Read, M: Model> Decoder<R, M> {
                 .filter(|r| !r.stored)
                 .map(|r| (r.payload.as_slice(), r.original_len as usize))
                 .collect();
-            let results: Vec<Result<Vec<u8>, Error>> = if model.prefers_lockstep() {
-                while states.len() < coded.len() {
+            let lockstep = model.lockstep_chunks();
+            let results: Vec<Result<Vec<u8>, Error>> = if lockstep > 1 {
+                while states.len() < lockstep.min(coded.len()) {
                     states.push(model.new_state());
                 }
-                chunk::decode_batch(model, states, &coded)
+                coded
+                    .chunks(lockstep)
+                    .flat_map(|group| chunk::decode_batch(model, states, group))
+                    .collect()
             } else {
                 if states.is_empty() {
                     states.push(model.new_state());

@@ -124,11 +124,12 @@ pub trait Model: Send + Sync {
     /// Record the true next symbol.
     fn observe(&self, state: &mut Self::State, symbol: u32);
 
-    /// Whether decoding several chunks in lockstep through [`Model::predict_batch`] is faster
-    /// than decoding them one after another (true for the Transformer, whose batched step is a
-    /// matrix product; false for models with large per-chunk tables).
-    fn prefers_lockstep(&self) -> bool {
-        false
+    /// How many chunks a decoder should advance in lockstep through [`Model::predict_batch`]
+    /// (a speed hint, never a change of results): 1 (the default) decodes chunks one after
+    /// another, as suits models with large per-chunk tables; the Transformer asks for more,
+    /// since its batched step is a matrix product.
+    fn lockstep_chunks(&self) -> usize {
+        1
     }
 
     /// [`Model::predict`] for many chunks at once: `cdfs[i]` for `states[i]`.
@@ -168,8 +169,8 @@ impl<M: Model + ?Sized> Model for &M {
     fn observe(&self, state: &mut Self::State, symbol: u32) {
         (**self).observe(state, symbol)
     }
-    fn prefers_lockstep(&self) -> bool {
-        (**self).prefers_lockstep()
+    fn lockstep_chunks(&self) -> usize {
+        (**self).lockstep_chunks()
     }
     fn predict_batch(&self, states: &mut [Self::State], cdfs: &mut [Cdf]) {
         (**self).predict_batch(states, cdfs)
