@@ -27,14 +27,22 @@ for cpu in x86-64 x86-64-v3 native; do
   bin[$cpu]=$root/target/cross-$cpu/cross/lmzip
   run[$cpu]=""
 done
+# The aarch64 leg needs a download of Rust's aarch64 standard library and two Debian packages;
+# where they cannot be had, it is skipped with a notice (the x86-64 legs still run).
 if (( aarch64 )); then
   if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null; then
     log "install qemu-user and gcc-aarch64-linux-gnu"
     sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd=sudo
-    $sudo_cmd apt-get update -q >/dev/null && \
-      $sudo_cmd apt-get install -y -q qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+    { $sudo_cmd apt-get update -q && \
+      $sudo_cmd apt-get install -y -q qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross; } \
+      >/dev/null 2>&1 || { echo "SKIPPED aarch64: cannot install qemu-user / gcc-aarch64-linux-gnu"; aarch64=0; }
   fi
-  rustup target add aarch64-unknown-linux-gnu >/dev/null
+fi
+if (( aarch64 )) && ! rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
+  echo "SKIPPED aarch64: cannot install the aarch64-unknown-linux-gnu standard library"
+  aarch64=0
+fi
+if (( aarch64 )); then
   log "build for aarch64-unknown-linux-gnu"
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \

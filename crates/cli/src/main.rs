@@ -5,7 +5,9 @@ mod bench;
 mod files;
 mod init_model;
 mod models;
+mod plot;
 mod speed;
+mod train;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -90,6 +92,8 @@ enum Command {
     InitModel(init_model::InitModelArgs),
     /// Measure the Transformer engine on the paper's model shapes (and candle, if built in).
     Speed(speed::SpeedArgs),
+    /// Train a byte Transformer on a data folder (text, image patches, audio).
+    Train(train::TrainArgs),
 }
 
 fn main() {
@@ -99,6 +103,7 @@ fn main() {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::InitModel(args)) => init_model::run(&args),
         Some(Command::Speed(args)) => speed::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

@@ -275,3 +275,62 @@ fn transformer_models_round_trip_real_samples() {
     // The random model favours English bytes: the text is coded, not stored.
     assert!(std::fs::metadata(d.join("t.txt.lmz")).unwrap().len() < 11_000);
 }
+
+#[test]
+fn train_writes_a_model_that_compresses_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = Path::new(SHARED).canonicalize().unwrap();
+    let data = data.to_str().unwrap();
+    let common = [
+        "--d-model",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--context",
+        "128",
+        "--batch",
+        "4",
+        "--eval-every",
+        "5",
+        "--eval-chunks",
+        "2",
+        "--modality",
+        "text",
+        "--lr",
+        "1e-2",
+        "--warmup",
+        "2",
+        "--data",
+        data,
+    ];
+    let mut args = vec!["train", "m", "--steps", "10"];
+    args.extend(common);
+    assert_ok(&lmzip(d, &args));
+    let csv = std::fs::read_to_string(d.join("m/train.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        std::fs::read_to_string(d.join("m/loss.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // Training again into the same directory needs --resume; resuming goes on from step 10.
+    assert_err(&lmzip(d, &args), "--resume");
+    let mut more = vec!["train", "m", "--steps", "15", "--resume"];
+    more.extend(common);
+    assert_ok(&lmzip(d, &more));
+    let csv = std::fs::read_to_string(d.join("m/train.csv")).unwrap();
+    assert!(csv.lines().last().unwrap().starts_with("15,"), "{csv}");
+    // The trained model is a model directory: it compresses with 128-byte chunks.
+    std::fs::write(d.join("t.txt"), &sample()[..3000]).unwrap();
+    assert_ok(&lmzip(
+        d,
+        &["-k", "--model", "./m", "--chunk-size", "128", "t.txt"],
+    ));
+    let o = lmzip(d, &["-dc", "--model", "./m", "t.txt.lmz"]);
+    assert_ok(&o);
+    assert_eq!(o.stdout, &sample()[..3000]);
+    assert_err(&lmzip(d, &["-kf", "--model", "./m", "t.txt"]), "context");
+}

@@ -1,0 +1,67 @@
+//! Plots drawn with plotters (SVG).
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Draw the training curve of `train.csv` (bits per byte by step: training loss and every
+/// held-out column) into an SVG.
+pub fn loss_curve(csv: &Path, svg: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .filter(|r: &Vec<f64>| r.len() == header.len())
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let series: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.ends_with("bpb"))
+        .map(|(i, _)| i)
+        .collect();
+    let max_step = rows.iter().map(|r| r[0]).fold(1.0, f64::max);
+    let max_bpb = rows
+        .iter()
+        .flat_map(|r| series.iter().map(move |&i| r[i]))
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    let root = SVGBackend::new(svg, (800, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("lmzip train: bits per byte", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(0.0..max_step, 0.0..max_bpb * 1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("bits per byte")
+        .draw()?;
+    for (n, &i) in series.iter().enumerate() {
+        let color = Palette99::pick(n).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                rows.iter().map(|r| (r[0], r[i])),
+                color.stroke_width(2),
+            ))?
+            .label(header[i])
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

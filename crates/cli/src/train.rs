@@ -1,0 +1,299 @@
+//! `lmzip train`: train a byte Transformer on the paper's preprocessed data.
+//!
+//! The output directory is a model directory at every checkpoint (`config.json`,
+//! `model.safetensors`, usable with `--model DIR`), plus `checkpoint/` (optimizer state, to
+//! resume) and `train.csv` / `loss.svg` (the loss curve with held-out bits per byte).
+
+use crate::Outcome;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use lmzip_data::Modality;
+use lmzip_engine::{Config, Weights, file};
+use lmzip_train::{Schedule, Trainer};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of `lmzip train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Output model directory (created; with --resume, continued).
+    out: PathBuf,
+    /// Shape: 200k, 800k or 3.2m (the paper's); --d-model/--layers/--heads override.
+    #[arg(long, default_value = "800k")]
+    preset: String,
+    /// Model width.
+    #[arg(long)]
+    d_model: Option<usize>,
+    /// Number of blocks.
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Context: the training window and the longest chunk the model will code.
+    #[arg(long, default_value_t = 512)]
+    context: usize,
+    /// The data folder (text/, images/, audio/ inside).
+    #[arg(long, default_value = "../shared/data")]
+    data: PathBuf,
+    /// Modalities to train on, comma-separated (text, images, audio8, audio16).
+    #[arg(long, value_delimiter = ',', default_value = "text,images,audio8")]
+    modality: Vec<String>,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Windows per step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f32,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Score the held-out files every this many steps (and write a checkpoint).
+    #[arg(long, default_value_t = 200)]
+    eval_every: usize,
+    /// Held-out chunks scored per modality.
+    #[arg(long, default_value_t = 32)]
+    eval_chunks: usize,
+    /// Seed of the initial weights and of the window sampling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads; 0 means one per core.
+    #[arg(short = 'T', long, default_value_t = 0)]
+    threads: usize,
+    /// Continue from the checkpoint in the output directory.
+    #[arg(long)]
+    resume: bool,
+}
+
+const CHECKPOINT: &str = "checkpoint";
+
+/// Train, checkpointing and scoring as asked.
+pub fn run(args: &TrainArgs) -> Outcome {
+    let threads = if args.threads == 0 {
+        lmzip::write::default_threads()
+    } else {
+        args.threads
+    };
+    let mut config = Config::preset(&args.preset)
+        .with_context(|| format!("unknown preset '{}'", args.preset))?;
+    if let Some(d) = args.d_model {
+        (config.d_model, config.d_ff) = (d, 4 * d);
+    }
+    if let Some(l) = args.layers {
+        config.n_layers = l;
+    }
+    if let Some(h) = args.heads {
+        config.n_heads = h;
+    }
+    config.context = args.context;
+    config.trained_on = args.modality.join("+");
+    if let Err(why) = config.validate() {
+        bail!("invalid model shape: {why}");
+    }
+    let (train, held_out) = load_data(args)?;
+    let total_train: usize = train.iter().map(|(_, c)| c.len()).sum();
+    eprintln!(
+        "{} parameters; {} training chunks; held out: {}",
+        config.parameters(),
+        total_train,
+        held_out
+            .iter()
+            .map(|(m, c)| format!("{m} {}", c.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut trainer = if args.resume {
+        load_checkpoint(&args.out, threads)?
+    } else {
+        if args.out.join(file::WEIGHTS_FILE).exists() {
+            bail!(
+                "{} already holds a model (use --resume to continue it)",
+                args.out.display()
+            );
+        }
+        Trainer::new(
+            config.clone(),
+            file::random_weights(&config, args.seed),
+            threads,
+        )
+    };
+    let config = trainer.config().clone();
+    let schedule = Schedule {
+        steps: args.steps,
+        warmup: args.warmup,
+        lr: args.lr,
+        ..Schedule::default()
+    };
+    std::fs::create_dir_all(args.out.join(CHECKPOINT))?;
+    let csv_path = args.out.join("train.csv");
+    let fresh_csv = !args.resume || !csv_path.exists();
+    let mut csv = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&csv_path)?;
+    if fresh_csv {
+        let names: Vec<String> = held_out
+            .iter()
+            .map(|(m, _)| format!("heldout_{m}_bpb"))
+            .collect();
+        writeln!(
+            csv,
+            "step,bytes,seconds,train_bpb,lr,grad_norm,{}",
+            names.join(",")
+        )?;
+    }
+    let bar = indicatif::ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+            .expect("valid template"),
+    );
+    bar.set_position(trainer.steps_done() as u64);
+    let mut rng = trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let started = Instant::now();
+    let mut bytes_seen = 0usize;
+    let mut recent = Vec::new();
+    while trainer.steps_done() < args.steps {
+        let batch: Vec<&[u8]> = (0..args.batch)
+            .map(|_| window(&train, config.context, &mut rng))
+            .collect();
+        let stats = trainer.train_step(&batch, &schedule);
+        bytes_seen += batch.iter().map(|w| w.len()).sum::<usize>();
+        recent.push(stats.bits_per_byte);
+        let step = trainer.steps_done();
+        let rate = bytes_seen as f64 / started.elapsed().as_secs_f64();
+        bar.set_position(step as u64);
+        bar.set_message(format!(
+            "{:.3} bits/byte  {:.0} bytes/s",
+            stats.bits_per_byte, rate
+        ));
+        if step.is_multiple_of(args.eval_every) || step == args.steps {
+            let scores: Vec<f64> = held_out
+                .iter()
+                .map(|(_, chunks)| {
+                    let windows: Vec<&[u8]> = chunks
+                        .iter()
+                        .flat_map(|c| c.chunks(config.context))
+                        .collect();
+                    trainer.evaluate(&windows)
+                })
+                .collect();
+            let mean_train = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+            recent.clear();
+            writeln!(
+                csv,
+                "{step},{bytes_seen},{:.1},{mean_train:.4},{:.6},{:.4},{}",
+                started.elapsed().as_secs_f64(),
+                stats.lr,
+                stats.grad_norm,
+                scores
+                    .iter()
+                    .map(|s| format!("{s:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )?;
+            csv.flush()?;
+            bar.println(format!(
+                "step {step}: train {mean_train:.3} bits/byte; held out {}",
+                held_out
+                    .iter()
+                    .zip(&scores)
+                    .map(|((m, _), s)| format!("{m} {s:.3} ({:.1} %)", 100.0 * s / 8.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            save_checkpoint(&args.out, &trainer)?;
+            crate::plot::loss_curve(&csv_path, &args.out.join("loss.svg"))?;
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "trained {} steps, {bytes_seen} bytes in {:.0} s ({:.0} bytes/s); model in {}",
+        trainer.steps_done(),
+        started.elapsed().as_secs_f64(),
+        bytes_seen as f64 / started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(true)
+}
+
+/// Training chunks and held-out chunks per modality: the data module's fixed 5 % of files is
+/// held out and never trained on.
+type Chunks = Vec<(Modality, Vec<Vec<u8>>)>;
+
+fn load_data(args: &TrainArgs) -> Result<(Chunks, Chunks)> {
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for name in &args.modality {
+        let modality =
+            Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
+        let folder = match modality {
+            Modality::Text => "text",
+            Modality::Images => "images",
+            Modality::Audio8 | Modality::Audio16 => "audio",
+        };
+        let root = args.data.join(folder);
+        let (mut t, mut h) = (Vec::new(), Vec::new());
+        for path in lmzip_data::list_files(&root, modality)? {
+            let chunks = lmzip_data::file_chunks(&path, modality, 2048)?;
+            if lmzip_data::is_held_out(&path) {
+                h.extend(chunks)
+            } else {
+                t.extend(chunks)
+            }
+        }
+        if t.is_empty() || h.is_empty() {
+            bail!(
+                "{modality}: no training or no held-out chunks under {}",
+                root.display()
+            );
+        }
+        train.push((modality, t));
+        held.push((modality, lmzip_data::sample(&h, args.eval_chunks, 0)));
+    }
+    Ok((train, held))
+}
+
+/// A random window of `len` bytes: a modality uniformly, a chunk, an offset (SplitMix64).
+fn window<'a>(data: &'a Chunks, len: usize, state: &mut u64) -> &'a [u8] {
+    let mut next = || {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (_, chunks) = &data[next() as usize % data.len()];
+    let chunk = &chunks[next() as usize % chunks.len()];
+    let len = len.min(chunk.len());
+    let start = next() as usize % (chunk.len() - len + 1);
+    &chunk[start..start + len]
+}
+
+fn save_checkpoint(out: &Path, trainer: &Trainer) -> Result<()> {
+    file::save(out, trainer.config(), trainer.weights())?;
+    let (m, v) = trainer.moments();
+    let dir = out.join(CHECKPOINT);
+    file::save(&dir.join("adam_m"), trainer.config(), m)?;
+    file::save(&dir.join("adam_v"), trainer.config(), v)?;
+    std::fs::write(dir.join("step"), trainer.steps_done().to_string())?;
+    Ok(())
+}
+
+fn load_checkpoint(out: &Path, threads: usize) -> Result<Trainer> {
+    let load = |dir: &Path| -> Result<(Config, Weights)> {
+        let loaded = file::load(dir)?;
+        Ok((
+            loaded.transformer.config().clone(),
+            loaded.transformer.weights().clone(),
+        ))
+    };
+    let (config, weights) = load(out)?;
+    let dir = out.join(CHECKPOINT);
+    let (_, m) = load(&dir.join("adam_m"))?;
+    let (_, v) = load(&dir.join("adam_v"))?;
+    let step: usize = std::fs::read_to_string(dir.join("step"))?.trim().parse()?;
+    Ok(Trainer::resume(config, weights, m, v, step, threads))
+}
