@@ -18,10 +18,15 @@ pub fn mm(isa: Isa, a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f
 
 /// The transpose of the row-major `rows × cols` matrix `a`.
 pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const B: usize = 32;
     let mut t = vec![0.0; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = a[r * cols + c];
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    t[c * rows + r] = a[r * cols + c];
+                }
+            }
         }
     }
     t
