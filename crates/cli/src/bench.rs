@@ -3,6 +3,7 @@
 use crate::{Outcome, models};
 use anyhow::{Context, Result};
 use clap::Args;
+use lmzip::Model;
 use lmzip_bench::{Classic, Measurement, measure_classic, measure_lmzip};
 use lmzip_data::Modality;
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ pub struct BenchArgs {
     /// Chunks sampled per modality.
     #[arg(long, default_value_t = 500)]
     chunks: usize,
+    /// Sample only from the held-out 5 % of files (never trained on).
+    #[arg(long)]
+    held_out: bool,
     /// Seed of the chunk sample.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -38,33 +42,40 @@ pub fn run(args: &BenchArgs) -> Outcome {
         args.threads
     };
     println!(
-        "| data | chunks | compressor | rate % | compress MB/s | decompress MB/s |\n|---|---|---|---|---|---|"
+        "| data | chunks | compressor | rate % | adjusted % | compress MB/s | decompress MB/s |\n|---|---|---|---|---|---|---|"
     );
     for name in &args.modality {
         let modality =
             Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
         let chunks = load(args, modality)?;
-        let mut rows: Vec<Measurement> = Classic::ALL
+        // (measurement, parameters): classical codecs have none to count.
+        let mut rows: Vec<(Measurement, usize)> = Classic::ALL
             .iter()
-            .map(|&c| measure_classic(c, &chunks))
+            .map(|&c| (measure_classic(c, &chunks), 0))
             .collect();
         for name in &args.model {
             let label = format!("lmzip {name}");
             let model = models::by_name(name)?;
-            rows.push(models::with_model!(model, m => measure_lmzip(
-                &label,
-                &m,
-                &chunks,
-                lmzip::DEFAULT_CHUNK_SIZE,
-                threads,
-            )?));
+            let params = match &model {
+                models::AnyModel::Transformer(t) => t.network().config().parameters(),
+                models::AnyModel::Baseline(_) => 0,
+            };
+            // A model with a shorter context codes each 2048-byte chunk as several chunks.
+            let m = models::with_model!(model, m => {
+                let chunk_size = m
+                    .max_chunk_len()
+                    .map_or(lmzip::DEFAULT_CHUNK_SIZE, |c| lmzip::DEFAULT_CHUNK_SIZE.min(c as u32));
+                measure_lmzip(&label, &m, &chunks, chunk_size, threads)?
+            });
+            rows.push((m, params));
         }
-        for m in rows {
+        for (m, params) in rows {
             println!(
-                "| {modality} | {} | {} | {:.2} | {:.3} | {:.3} |",
+                "| {modality} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |",
                 chunks.len(),
                 m.compressor,
                 100.0 * m.rate(),
+                100.0 * (m.compressed as f64 + 2.0 * params as f64) / m.original as f64,
                 m.compress_bps / 1e6,
                 m.decompress_bps / 1e6
             );
@@ -80,7 +91,18 @@ fn load(args: &BenchArgs, modality: Modality) -> Result<Vec<Vec<u8>>> {
         Modality::Audio8 | Modality::Audio16 => "audio",
     };
     let root = args.data.join(folder);
-    let all = lmzip_data::load(&root, modality, lmzip::DEFAULT_CHUNK_SIZE as usize)
-        .with_context(|| format!("cannot load {modality} from {}", root.display()))?;
+    let mut all = Vec::new();
+    let files = lmzip_data::list_files(&root, modality)
+        .with_context(|| format!("cannot list {modality} files in {}", root.display()))?;
+    for path in files
+        .iter()
+        .filter(|p| !args.held_out || lmzip_data::is_held_out(p))
+    {
+        all.extend(lmzip_data::file_chunks(
+            path,
+            modality,
+            lmzip::DEFAULT_CHUNK_SIZE as usize,
+        )?);
+    }
     Ok(lmzip_data::sample(&all, args.chunks, args.seed))
 }

@@ -343,6 +343,19 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                         100.0 * i.coded_bytes as f64 / i.coded_original_bytes as f64
                     );
                 }
+                // The paper's adjusted rate counts the model too: 2 bytes per parameter.
+                let original = i.original_len.max(1) as f64;
+                match models::footprint(h) {
+                    Some((params, bytes)) => println!(
+                        "  adjusted rate:     {:.2}% with 2 bytes per parameter ({params} parameters), \
+                         {:.2}% with the model files ({bytes} bytes)",
+                        100.0 * (i.archive_len as f64 + 2.0 * params as f64) / original,
+                        100.0 * (i.archive_len + bytes) as f64 / original,
+                    ),
+                    None => println!(
+                        "  adjusted rate:     unknown (the model is not in the search path)"
+                    ),
+                }
             }
             Err(e) => {
                 eprintln!("lmzip: {}: {e:#}", path.display());

@@ -49,6 +49,31 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
     find_named(name)
 }
 
+/// The parameter count and the bytes of the model files of the model an archive names, when
+/// it is a Transformer found in the search path (the baseline has none: `Some((0, 0))`).
+pub fn footprint(header: &lmzip::Header) -> Option<(usize, u64)> {
+    if header.model_name == "baseline" {
+        return Some((0, 0));
+    }
+    let dir = search_path()
+        .into_iter()
+        .map(|d| d.join(&header.model_name))
+        .find(|d| d.is_dir())?;
+    let loaded = lmzip_engine::file::load(&dir).ok()?;
+    if Some(loaded.sha256) != header.model_sha256 {
+        return None;
+    }
+    let bytes = [
+        lmzip_engine::file::CONFIG_FILE,
+        lmzip_engine::file::WEIGHTS_FILE,
+    ]
+    .iter()
+    .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+    .map(|m| m.len())
+    .sum();
+    Some((loaded.transformer.config().parameters(), bytes))
+}
+
 /// The model called `name` in the search path.
 fn find_named(name: &str) -> Result<AnyModel> {
     if name == "baseline" {

@@ -196,7 +196,7 @@ pub fn run(args: &TrainArgs) -> Outcome {
                     .join(",")
             )?;
             csv.flush()?;
-            bar.println(format!(
+            let line = format!(
                 "step {step}: train {mean_train:.3} bits/byte; held out {}",
                 held_out
                     .iter()
@@ -204,7 +204,13 @@ pub fn run(args: &TrainArgs) -> Outcome {
                     .map(|((m, _), s)| format!("{m} {s:.3} ({:.1} %)", 100.0 * s / 8.0))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            );
+            // A hidden bar (no terminal) drops its printed lines: print them directly.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
             save_checkpoint(&args.out, &trainer)?;
             crate::plot::loss_curve(&csv_path, &args.out.join("loss.svg"))?;
         }
