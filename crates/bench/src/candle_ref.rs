@@ -78,6 +78,76 @@ impl CandleModel {
 
     /// Teacher-forced logits of `chunk`, `chunk.len() × 256`, row-major.
     pub fn forward(&self, chunk: &[u8]) -> Result<Vec<f32>> {
+        let n = chunk.len();
+        self.logits(chunk)?
+            .flatten_all()?
+            .to_vec1::<f32>()
+            .map(|mut v| {
+                v.truncate(n * OUTPUT_VOCAB);
+                v
+            })
+    }
+
+    /// Every weight tensor, for training.
+    fn tensors(&self) -> Vec<&Tensor> {
+        let mut out = vec![&self.embed];
+        for b in &self.blocks {
+            out.extend([
+                &b.ln1.0, &b.ln1.1, &b.wqkv, &b.wo, &b.ln2.0, &b.ln2.1, &b.w1, &b.b1, &b.w2, &b.b2,
+            ]);
+        }
+        out.extend([&self.ln_f.0, &self.ln_f.1, &self.head, &self.head_bias]);
+        out
+    }
+
+    /// Tokens per second of candle training this model (autograd and candle-nn's AdamW) on
+    /// `batch` (summed cross-entropy per step), over `steps` steps after one warm-up step.
+    pub fn train_speed(mut self, batch: &[&[u8]], steps: usize) -> Result<f64> {
+        use candle_nn::Optimizer;
+        let vars: Vec<candle_core::Var> = self
+            .tensors()
+            .into_iter()
+            .map(candle_core::Var::from_tensor)
+            .collect::<Result<_>>()?;
+        // Rebuild the model on the variables so that the forward tracks them.
+        let mut it = vars.iter().map(|v| v.as_tensor().clone());
+        let mut next = || it.next().expect("one variable per tensor");
+        self.embed = next();
+        for b in &mut self.blocks {
+            b.ln1 = (next(), next());
+            (b.wqkv, b.wo) = (next(), next());
+            b.ln2 = (next(), next());
+            (b.w1, b.b1, b.w2, b.b2) = (next(), next(), next(), next());
+        }
+        self.ln_f = (next(), next());
+        (self.head, self.head_bias) = (next(), next());
+        let mut opt = candle_nn::AdamW::new(vars, candle_nn::ParamsAdamW::default())?;
+        let dev = Device::Cpu;
+        let mut step = |model: &CandleModel| -> Result<()> {
+            let mut loss: Option<Tensor> = None;
+            for seq in batch {
+                let logits = model.logits(seq)?;
+                let targets: Vec<u32> = seq.iter().map(|&b| u32::from(b)).collect();
+                let targets = Tensor::from_vec(targets, seq.len(), &dev)?;
+                let l = candle_nn::loss::cross_entropy(&logits, &targets)?;
+                loss = Some(match loss {
+                    None => l,
+                    Some(acc) => (acc + l)?,
+                });
+            }
+            opt.backward_step(&loss.expect("a non-empty batch"))
+        };
+        step(&self)?;
+        let t = std::time::Instant::now();
+        for _ in 0..steps {
+            step(&self)?;
+        }
+        let tokens: usize = batch.iter().map(|s| s.len()).sum::<usize>() * steps;
+        Ok(tokens as f64 / t.elapsed().as_secs_f64())
+    }
+
+    /// Teacher-forced logits of `chunk` as a `chunk.len() × 256` tensor.
+    fn logits(&self, chunk: &[u8]) -> Result<Tensor> {
         let c = &self.config;
         let n = chunk.len();
         let (d, heads, hd) = (c.d_model, c.n_heads, c.head_dim());
@@ -129,14 +199,8 @@ impl CandleModel {
             }
         }
         let h = if pre { ln(&x, &self.ln_f)? } else { x };
-        let logits = h.matmul(&self.head)?.broadcast_add(&self.head_bias)?;
-        logits
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()
-            .map(|mut v| {
-                v.truncate(n * OUTPUT_VOCAB);
-                v
-            })
+        h.matmul(&self.head)?
+            .broadcast_add(&self.head_bias)?
+            .to_dtype(DType::F32)
     }
 }

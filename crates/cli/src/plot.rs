@@ -56,6 +56,10 @@ pub fn loss_curve(csv: &Path, svg: &Path) -> Result<()> {
             ))?
             .label(header[i])
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(
+            rows.iter()
+                .map(|r| Circle::new((r[0], r[i]), 3, color.filled())),
+        )?;
     }
     chart
         .configure_series_labels()

@@ -25,6 +25,10 @@ pub struct SpeedArgs {
     /// The data folder, with text/ inside.
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
+    /// Measure training instead: our trainer against candle's autograd on the same model and
+    /// batch (8 windows of 512 bytes).
+    #[arg(long)]
+    train: bool,
     /// Threads for the end-to-end runs; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]
     threads: usize,
@@ -52,6 +56,9 @@ pub fn run(args: &SpeedArgs) -> Outcome {
     let all = lmzip_data::load(&root, lmzip_data::Modality::Text, 2048)
         .with_context(|| format!("cannot load text from {}", root.display()))?;
     let chunks = lmzip_data::sample(&all, args.chunks.max(1), 0);
+    if args.train {
+        return train_speed(args, &chunks, threads);
+    }
     let isa = Isa::detect();
     let peak = peak_flops(isa, threads);
     println!(
@@ -150,6 +157,48 @@ pub fn run(args: &SpeedArgs) -> Outcome {
         }
     }
     Ok(true)
+}
+
+/// Training throughput, ours and candle's, on 8 windows of 512 bytes per step.
+fn train_speed(args: &SpeedArgs, chunks: &[Vec<u8>], threads: usize) -> Outcome {
+    println!("| model | context | batch | lmzip train tokens/s | candle tokens/s | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let batch: Vec<&[u8]> = chunks.iter().cycle().take(8).map(|c| &c[..512]).collect();
+    for preset in &args.preset {
+        let mut config =
+            Config::preset(preset).with_context(|| format!("unknown preset '{preset}'"))?;
+        config.context = 512;
+        let weights = file::random_weights(&config, 1);
+        let net = Transformer::new(config.clone(), weights.clone());
+        let mut trainer = lmzip_train::Trainer::new(config, weights, threads);
+        let schedule = lmzip_train::Schedule::default();
+        trainer.train_step(&batch, &schedule);
+        let steps = 3;
+        let t = Instant::now();
+        for _ in 0..steps {
+            trainer.train_step(&batch, &schedule);
+        }
+        let ours = (512 * batch.len() * steps) as f64 / t.elapsed().as_secs_f64();
+        let candle = candle_train_speed(&net, &batch, steps)?;
+        println!(
+            "| {preset} | 512 | {} | {ours:.0} | {} | {} |",
+            batch.len(),
+            candle.map_or("not built".into(), |c| format!("{c:.0}")),
+            candle.map_or("–".into(), |c| format!("{:.1}×", ours / c)),
+        );
+    }
+    Ok(true)
+}
+
+#[cfg(feature = "candle")]
+fn candle_train_speed(net: &Transformer, batch: &[&[u8]], steps: usize) -> Result<Option<f64>> {
+    let model = lmzip_bench::candle_ref::CandleModel::new(net)?;
+    Ok(Some(model.train_speed(batch, steps)?))
+}
+
+#[cfg(not(feature = "candle"))]
+fn candle_train_speed(_: &Transformer, _: &[&[u8]], _: usize) -> Result<Option<f64>> {
+    Ok(None)
 }
 
 /// Single-thread timings of the engine's parts.

@@ -216,6 +216,7 @@ pub fn run(args: &TrainArgs) -> Outcome {
         }
     }
     bar.finish_and_clear();
+    crate::plot::loss_curve(&csv_path, &args.out.join("loss.svg"))?;
     eprintln!(
         "trained {} steps, {bytes_seen} bytes in {:.0} s ({:.0} bytes/s); model in {}",
         trainer.steps_done(),

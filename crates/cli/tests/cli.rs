@@ -271,7 +271,17 @@ fn transformer_models_round_trip_real_samples() {
     }
     let o = lmzip(d, &["info", "t.txt.lmz"]);
     assert_ok(&o);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("'tiny'"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("'tiny'"), "{text}");
+    assert!(text.contains("adjusted rate:     unknown"), "{text}");
+    // With the model in the search path, info counts its parameters (2 bytes each).
+    let o = Command::new(env!("CARGO_BIN_EXE_lmzip"))
+        .env("LMZIP_MODEL_PATH", d)
+        .args(["info", d.join("t.txt.lmz").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("parameters"), "{text}");
     // The random model favours English bytes: the text is coded, not stored.
     assert!(std::fs::metadata(d.join("t.txt.lmz")).unwrap().len() < 11_000);
 }
