@@ -49,7 +49,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
             Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
         let chunks = load(args, modality)?;
         // (measurement, parameters): classical codecs have none to count.
-        let mut rows: Vec<(Measurement, usize)> = Classic::ALL
+        let mut rows: Vec<(Measurement, usize)> = Classic::for_modality(modality)
             .iter()
             .map(|&c| (measure_classic(c, &chunks), 0))
             .collect();
