@@ -6,6 +6,7 @@ mod files;
 mod init_model;
 mod models;
 mod plot;
+mod sample;
 mod speed;
 mod train;
 
@@ -94,6 +95,8 @@ enum Command {
     Speed(speed::SpeedArgs),
     /// Train a byte Transformer on a data folder (text, image patches, audio).
     Train(train::TrainArgs),
+    /// Generate bytes from any compressor used as a model (gzip, xz, or an lmzip model).
+    Sample(sample::SampleArgs),
 }
 
 fn main() {
@@ -104,6 +107,7 @@ fn main() {
         Some(Command::InitModel(args)) => init_model::run(&args),
         Some(Command::Speed(args)) => speed::run(&args),
         Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Sample(args)) => sample::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

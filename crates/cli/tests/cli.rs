@@ -344,3 +344,50 @@ fn train_writes_a_model_that_compresses_and_resumes() {
     assert_eq!(o.stdout, &sample()[..3000]);
     assert_err(&lmzip(d, &["-kf", "--model", "./m", "t.txt"]), "context");
 }
+
+#[test]
+fn sample_generates_from_codecs_and_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for model in ["gzip", "baseline"] {
+        let args = [
+            "sample",
+            "--model",
+            model,
+            "--prompt",
+            "abcabcabcabc",
+            "-n",
+            "12",
+            "--seed",
+            "4",
+        ];
+        let a = lmzip(d, &args);
+        assert_ok(&a);
+        assert_eq!(a.stdout.len(), 12, "{model}");
+        assert_eq!(
+            lmzip(d, &args).stdout,
+            a.stdout,
+            "{model}: the seed fixes the sample"
+        );
+    }
+    // A cold sample from the baseline continues an obvious pattern.
+    let o = lmzip(
+        d,
+        &[
+            "sample",
+            "--prompt",
+            &"0123456789".repeat(30),
+            "-n",
+            "20",
+            "--temperature",
+            "0.05",
+        ],
+    );
+    assert_eq!(o.stdout, b"01234567890123456789");
+    init_model(d, "tiny", "1");
+    assert_err(
+        &lmzip(d, &["sample", "--model", "./tiny", "-n", "5000"]),
+        "context",
+    );
+    assert_err(&lmzip(d, &["sample", "--temperature", "0"]), "temperature");
+}
