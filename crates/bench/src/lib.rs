@@ -20,6 +20,12 @@ pub enum Classic {
     Gzip,
     /// xz -9, LZMA2 (liblzma).
     Xz,
+    /// zstd -19 (libzstd).
+    Zstd,
+    /// bzip2 -9 (libbz2).
+    Bzip2,
+    /// brotli -q 11, window 2^22 (the brotli crate).
+    Brotli,
     /// PNG, 8-bit grayscale, of a chunk read as `width × (len / width)` pixels (the paper
     /// reshapes a 32-row × 64-column patch to width 32; the true patch has width 64); every
     /// PNG filter strategy tried at deflate level 9, the smallest kept.
@@ -39,7 +45,13 @@ impl Classic {
     /// The codecs that apply to a modality, general-purpose first.
     pub fn for_modality(modality: lmzip_data::Modality) -> Vec<Classic> {
         use lmzip_data::Modality;
-        let mut out = vec![Classic::Gzip, Classic::Xz];
+        let mut out = vec![
+            Classic::Gzip,
+            Classic::Xz,
+            Classic::Zstd,
+            Classic::Bzip2,
+            Classic::Brotli,
+        ];
         match modality {
             Modality::Text => {}
             Modality::Images => {
@@ -56,6 +68,9 @@ impl Classic {
         match self {
             Classic::Gzip => "gzip -9".into(),
             Classic::Xz => "xz -9".into(),
+            Classic::Zstd => "zstd -19".into(),
+            Classic::Bzip2 => "bzip2 -9".into(),
+            Classic::Brotli => "brotli -q 11".into(),
             Classic::Png { width: 32 } => "PNG (paper's 32×64 reshape)".into(),
             Classic::Png { width: 64 } => "PNG (true 64×32 patch)".into(),
             Classic::Png { width } => format!("PNG (width {width})"),
@@ -76,6 +91,20 @@ impl Classic {
                 e.write_all(data).expect("BUG: writing to a Vec");
                 e.finish().expect("BUG: writing to a Vec")
             }
+            Classic::Zstd => zstd::bulk::compress(data, 19).expect("BUG: zstd into memory"),
+            Classic::Bzip2 => {
+                let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+                e.write_all(data).expect("BUG: writing to a Vec");
+                e.finish().expect("BUG: writing to a Vec")
+            }
+            Classic::Brotli => {
+                let mut out = Vec::new();
+                {
+                    let mut e = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
+                    e.write_all(data).expect("BUG: writing to a Vec");
+                }
+                out
+            }
             Classic::Png { width } => png_best(data, width),
             Classic::Flac { bits } => flac(data, bits),
         }
@@ -90,6 +119,15 @@ impl Classic {
             }
             Classic::Xz => {
                 xz2::read::XzDecoder::new(data).read_to_end(&mut out)?;
+            }
+            Classic::Zstd => {
+                zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
+            }
+            Classic::Bzip2 => {
+                bzip2::read::BzDecoder::new(data).read_to_end(&mut out)?;
+            }
+            Classic::Brotli => {
+                brotli::Decompressor::new(data, 4096).read_to_end(&mut out)?;
             }
             Classic::Png { .. } => {
                 let mut reader = png::Decoder::new(std::io::Cursor::new(data))

@@ -1,4 +1,4 @@
-//! `lmzip bench`: lmzip models beside gzip and xz on the same chunks of real data.
+//! `lmzip bench`: lmzip models beside classical codecs on the same chunks of real data.
 
 use crate::{Outcome, models};
 use anyhow::{Context, Result};

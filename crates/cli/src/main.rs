@@ -87,7 +87,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Measure models beside gzip and xz on the paper's chunks of a data folder.
+    /// Measure models beside gzip, xz, zstd, bzip2, brotli, PNG and FLAC on the paper's chunks.
     Bench(bench::BenchArgs),
     /// Write a model directory with seeded random weights (for tests and benchmarks).
     InitModel(init_model::InitModelArgs),
