@@ -32,6 +32,28 @@ pub struct BenchArgs {
     /// Threads for lmzip; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]
     threads: usize,
+    /// Also write results.json, results.csv and rate_vs_speed.svg into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// One row of the results.
+#[derive(Debug, serde::Serialize)]
+pub struct Row {
+    /// The data set.
+    pub modality: String,
+    /// Chunks measured.
+    pub chunks: usize,
+    /// The compressor.
+    pub compressor: String,
+    /// Compressed / original, header counted once.
+    pub rate: f64,
+    /// The rate with 2 bytes per model parameter added.
+    pub adjusted_rate: f64,
+    /// Compression throughput, bytes per second.
+    pub compress_bps: f64,
+    /// Decompression throughput, bytes per second.
+    pub decompress_bps: f64,
 }
 
 /// Run the benchmark and print a markdown table.
@@ -44,6 +66,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
     println!(
         "| data | chunks | compressor | rate % | adjusted % | compress MB/s | decompress MB/s |\n|---|---|---|---|---|---|---|"
     );
+    let mut results = Vec::new();
     for name in &args.modality {
         let modality =
             Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
@@ -70,16 +93,51 @@ pub fn run(args: &BenchArgs) -> Outcome {
             rows.push((m, params));
         }
         for (m, params) in rows {
+            let row = Row {
+                modality: modality.to_string(),
+                chunks: chunks.len(),
+                compressor: m.compressor.clone(),
+                rate: m.rate(),
+                adjusted_rate: (m.compressed as f64 + 2.0 * params as f64) / m.original as f64,
+                compress_bps: m.compress_bps,
+                decompress_bps: m.decompress_bps,
+            };
             println!(
-                "| {modality} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |",
-                chunks.len(),
-                m.compressor,
-                100.0 * m.rate(),
-                100.0 * (m.compressed as f64 + 2.0 * params as f64) / m.original as f64,
-                m.compress_bps / 1e6,
-                m.decompress_bps / 1e6
+                "| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |",
+                row.modality,
+                row.chunks,
+                row.compressor,
+                100.0 * row.rate,
+                100.0 * row.adjusted_rate,
+                row.compress_bps / 1e6,
+                row.decompress_bps / 1e6
+            );
+            results.push(row);
+        }
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_string_pretty(&results)?,
+        )?;
+        let mut csv = String::from(
+            "modality,chunks,compressor,rate,adjusted_rate,compress_bps,decompress_bps\n",
+        );
+        for r in &results {
+            csv += &format!(
+                "{},{},\"{}\",{:.6},{:.6},{:.1},{:.1}\n",
+                r.modality,
+                r.chunks,
+                r.compressor,
+                r.rate,
+                r.adjusted_rate,
+                r.compress_bps,
+                r.decompress_bps
             );
         }
+        std::fs::write(dir.join("results.csv"), csv)?;
+        crate::plot::rate_vs_speed(&results, &dir.join("rate_vs_speed.svg"))?;
     }
     Ok(true)
 }

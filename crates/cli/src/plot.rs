@@ -69,3 +69,53 @@ pub fn loss_curve(csv: &Path, svg: &Path) -> Result<()> {
     root.present()?;
     Ok(())
 }
+
+/// Rate against compression speed for every compressor and data set (log speed axis).
+pub fn rate_vs_speed(rows: &[crate::bench::Row], svg: &Path) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let speeds = rows.iter().map(|r| r.compress_bps.max(1.0));
+    let (lo, hi) = speeds.fold((f64::MAX, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let max_rate = rows.iter().map(|r| 100.0 * r.rate).fold(10.0, f64::max);
+    let root = SVGBackend::new(svg, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("rate against compression speed", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d((lo / 2.0..hi * 2.0).log_scale(), 0.0..max_rate * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("compression speed, bytes/s (log)")
+        .y_desc("rate % (header counted once)")
+        .draw()?;
+    let mut modalities: Vec<&str> = rows.iter().map(|r| r.modality.as_str()).collect();
+    modalities.dedup();
+    for (n, modality) in modalities.iter().enumerate() {
+        let color = Palette99::pick(n).to_rgba();
+        let points: Vec<&crate::bench::Row> =
+            rows.iter().filter(|r| r.modality == *modality).collect();
+        chart
+            .draw_series(points.iter().map(|r| {
+                Circle::new((r.compress_bps.max(1.0), 100.0 * r.rate), 4, color.filled())
+            }))?
+            .label(*modality)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        chart.draw_series(points.iter().map(|r| {
+            Text::new(
+                r.compressor.clone(),
+                (r.compress_bps.max(1.0) * 1.1, 100.0 * r.rate),
+                ("sans-serif", 11).into_font(),
+            )
+        }))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
