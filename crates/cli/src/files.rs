@@ -207,12 +207,11 @@ fn encode<R: Read, W: Write>(
     out: W,
 ) -> Result<()> {
     let mut builder = lmzip::write::EncoderBuilder::new();
-    builder
-        .chunk_size(args.chunk_size)
-        .threads(args.threads())
-        .original_len(len);
+    builder.threads(args.threads()).original_len(len);
     let model = models::by_name(args.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
     models::with_model!(model, m => {
+        let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
+        builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
         let mut enc = builder.build(out, m)?;
         io::copy(&mut input, &mut enc)?;
         enc.finish()?;

@@ -63,9 +63,10 @@ pub struct CodecArgs {
     /// Decompression takes the model the archive names unless this is given.
     #[arg(long = "model", value_name = "NAME|PATH")]
     model: Option<String>,
-    /// Bytes per independently coded chunk (1 to 16 MiB).
-    #[arg(long = "chunk-size", value_name = "BYTES", default_value_t = lmzip::DEFAULT_CHUNK_SIZE)]
-    chunk_size: u32,
+    /// Bytes per independently coded chunk (1 to 16 MiB); by default 2048, or the model's
+    /// context when that is shorter.
+    #[arg(long = "chunk-size", value_name = "BYTES")]
+    chunk_size: Option<u32>,
 }
 
 impl CodecArgs {

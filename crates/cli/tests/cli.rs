@@ -333,16 +333,21 @@ fn train_writes_a_model_that_compresses_and_resumes() {
     assert_ok(&lmzip(d, &more));
     let csv = std::fs::read_to_string(d.join("m/train.csv")).unwrap();
     assert!(csv.lines().last().unwrap().starts_with("15,"), "{csv}");
-    // The trained model is a model directory: it compresses with 128-byte chunks.
+    // The trained model is a model directory: it compresses in chunks of its context (128).
     std::fs::write(d.join("t.txt"), &sample()[..3000]).unwrap();
-    assert_ok(&lmzip(
-        d,
-        &["-k", "--model", "./m", "--chunk-size", "128", "t.txt"],
-    ));
+    assert_ok(&lmzip(d, &["-k", "--model", "./m", "t.txt"]));
+    let o = lmzip(d, &["info", "t.txt.lmz"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("chunk size:        128 bytes"));
     let o = lmzip(d, &["-dc", "--model", "./m", "t.txt.lmz"]);
     assert_ok(&o);
     assert_eq!(o.stdout, &sample()[..3000]);
-    assert_err(&lmzip(d, &["-kf", "--model", "./m", "t.txt"]), "context");
+    assert_err(
+        &lmzip(
+            d,
+            &["-kf", "--model", "./m", "--chunk-size", "2048", "t.txt"],
+        ),
+        "context",
+    );
 }
 
 #[test]
