@@ -5,6 +5,7 @@
 //! resume) and `train.csv` / `loss.svg` (the loss curve with held-out bits per byte).
 
 use crate::Outcome;
+use crate::sample::Rng;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lmzip_data::Modality;
@@ -152,7 +153,7 @@ pub fn run(args: &TrainArgs) -> Outcome {
             .expect("valid template"),
     );
     bar.set_position(trainer.steps_done() as u64);
-    let mut rng = trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let started = Instant::now();
     let mut bytes_seen = 0usize;
     let mut recent = Vec::new();
@@ -263,15 +264,9 @@ fn load_data(args: &TrainArgs) -> Result<(Chunks, Chunks)> {
     Ok((train, held))
 }
 
-/// A random window of `len` bytes: a modality uniformly, a chunk, an offset (SplitMix64).
-fn window<'a>(data: &'a Chunks, len: usize, state: &mut u64) -> &'a [u8] {
-    let mut next = || {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+/// A random window of `len` bytes: a modality uniformly, a chunk, an offset.
+fn window<'a>(data: &'a Chunks, len: usize, rng: &mut Rng) -> &'a [u8] {
+    let mut next = || rng.next_u64();
     let (_, chunks) = &data[next() as usize % data.len()];
     let chunk = &chunks[next() as usize % chunks.len()];
     let len = len.min(chunk.len());
