@@ -2,6 +2,7 @@
 //! conventions of gzip, xz and zstd.
 
 mod bench;
+mod dataset;
 mod files;
 mod init_model;
 mod models;
@@ -96,6 +97,8 @@ enum Command {
     Speed(speed::SpeedArgs),
     /// Train a byte Transformer on a data folder (text, image patches, audio).
     Train(train::TrainArgs),
+    /// Write the training and held-out chunks to flat files (for trainers outside lmzip).
+    Dataset(dataset::DatasetArgs),
     /// Generate bytes from any compressor used as a model (gzip, xz, or an lmzip model).
     Sample(sample::SampleArgs),
 }
@@ -109,6 +112,7 @@ fn main() {
         Some(Command::Speed(args)) => speed::run(&args),
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Sample(args)) => sample::run(&args),
+        Some(Command::Dataset(args)) => dataset::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

@@ -235,33 +235,57 @@ type Chunks = Vec<(Modality, Vec<Vec<u8>>)>;
 fn load_data(args: &TrainArgs) -> Result<(Chunks, Chunks)> {
     let (mut train, mut held) = (Vec::new(), Vec::new());
     for name in &args.modality {
-        let modality =
-            Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
-        let folder = match modality {
-            Modality::Text => "text",
-            Modality::Images => "images",
-            Modality::Audio8 | Modality::Audio16 => "audio",
-        };
-        let root = args.data.join(folder);
-        let (mut t, mut h) = (Vec::new(), Vec::new());
-        for path in lmzip_data::list_files(&root, modality)? {
-            let chunks = lmzip_data::file_chunks(&path, modality, 2048)?;
-            if lmzip_data::is_held_out(&path) {
-                h.extend(chunks)
-            } else {
-                t.extend(chunks)
-            }
-        }
-        if t.is_empty() || h.is_empty() {
-            bail!(
-                "{modality}: no training or no held-out chunks under {}",
-                root.display()
-            );
-        }
-        train.push((modality, t));
-        held.push((modality, lmzip_data::sample(&h, args.eval_chunks, 0)));
+        let s = split(&args.data, name)?;
+        train.push((s.modality, s.train));
+        held.push((
+            s.modality,
+            lmzip_data::sample(&s.held_out, args.eval_chunks, 0),
+        ));
     }
     Ok((train, held))
+}
+
+/// One modality's training chunks and its held-out files' chunks.
+pub struct Split {
+    /// The modality.
+    pub modality: Modality,
+    /// Chunks of the files trained on.
+    pub train: Vec<Vec<u8>>,
+    /// Chunks of the held-out files.
+    pub held_out: Vec<Vec<u8>>,
+}
+
+/// One modality's 2048-byte chunks under `data` (its `text/`, `images/` or `audio/` folder),
+/// split into training chunks and the held-out files' chunks; both must be non-empty.
+pub fn split(data: &Path, name: &str) -> Result<Split> {
+    let modality =
+        Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
+    let folder = match modality {
+        Modality::Text => "text",
+        Modality::Images => "images",
+        Modality::Audio8 | Modality::Audio16 => "audio",
+    };
+    let root = data.join(folder);
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for path in lmzip_data::list_files(&root, modality)? {
+        let chunks = lmzip_data::file_chunks(&path, modality, 2048)?;
+        if lmzip_data::is_held_out(&path) {
+            held.extend(chunks)
+        } else {
+            train.extend(chunks)
+        }
+    }
+    if train.is_empty() || held.is_empty() {
+        bail!(
+            "{modality}: no training or no held-out chunks under {}",
+            root.display()
+        );
+    }
+    Ok(Split {
+        modality,
+        train,
+        held_out: held,
+    })
 }
 
 /// A random window of `len` bytes: a modality uniformly, a chunk, an offset.
