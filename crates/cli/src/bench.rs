@@ -27,7 +27,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// lmzip models to measure (as for --model), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "baseline")]
+    #[arg(long, value_delimiter = ',', default_value = "baseline,lmzip-800k")]
     model: Vec<String>,
     /// Threads for lmzip; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]

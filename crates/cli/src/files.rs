@@ -2,9 +2,6 @@
 //! after their output is complete.
 
 use crate::models;
-
-/// The model used when `--model` is not given.
-const DEFAULT_MODEL: &str = "baseline";
 use crate::{CodecArgs, Outcome, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
@@ -208,7 +205,7 @@ fn encode<R: Read, W: Write>(
 ) -> Result<()> {
     let mut builder = lmzip::write::EncoderBuilder::new();
     builder.threads(args.threads()).original_len(len);
-    let model = models::by_name(args.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?;
     models::with_model!(model, m => {
         let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
         builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));

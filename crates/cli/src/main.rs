@@ -59,8 +59,9 @@ pub struct CodecArgs {
     /// Print the rate and speed of each file.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
-    /// Model: `baseline` (the weightless context-mixing model, the default), a model directory
-    /// (`config.json` + `model.safetensors`), or the name of one in the model search path.
+    /// Model: `lmzip-800k` (the default, a byte Transformer compiled into lmzip), `baseline`
+    /// (the weightless context-mixing model), a model directory (`config.json` +
+    /// `model.safetensors`), or the name of one in the model search path.
     /// Decompression takes the model the archive names unless this is given.
     #[arg(long = "model", value_name = "NAME|PATH")]
     model: Option<String>,

@@ -4,11 +4,19 @@
 //! or the name of a model directory found in the model search path: the directories in
 //! `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
 //! `~/.local/share/lmzip/models`), then `./models`, then the `models/` folder of the source tree
-//! this binary was built from.
+//! this binary was built from. The default model, [`DEFAULT_MODEL`], is also compiled into the
+//! binary, so `lmzip FILE` works wherever the binary is copied; a directory of that name in the
+//! search path comes first.
 
 use anyhow::{Context, Result, bail};
 use lmzip_models::{ContextMixing, TransformerModel};
 use std::path::{Path, PathBuf};
+
+/// The model `lmzip FILE` uses when `--model` is not given (see models/README.md).
+pub const DEFAULT_MODEL: &str = "lmzip-800k";
+/// [`DEFAULT_MODEL`]'s files, compiled in.
+const DEFAULT_CONFIG: &[u8] = include_bytes!("../../../models/lmzip-800k/config.json");
+const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../../models/lmzip-800k/model.safetensors");
 
 /// A model the CLI can run.
 pub enum AnyModel {
@@ -55,10 +63,17 @@ pub fn footprint(header: &lmzip::Header) -> Option<(usize, u64)> {
     if header.model_name == "baseline" {
         return Some((0, 0));
     }
-    let dir = search_path()
+    let Some(dir) = search_path()
         .into_iter()
         .map(|d| d.join(&header.model_name))
-        .find(|d| d.is_dir())?;
+        .find(|d| d.is_dir())
+    else {
+        let embedded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS).ok()?;
+        let matches =
+            header.model_name == DEFAULT_MODEL && Some(embedded.sha256) == header.model_sha256;
+        let bytes = DEFAULT_CONFIG.len() + DEFAULT_WEIGHTS.len();
+        return matches.then(|| (embedded.transformer.config().parameters(), bytes as u64));
+    };
     let loaded = lmzip_engine::file::load(&dir).ok()?;
     if Some(loaded.sha256) != header.model_sha256 {
         return None;
@@ -85,6 +100,16 @@ fn find_named(name: &str) -> Result<AnyModel> {
         .find(|d| d.is_dir())
     {
         Some(dir) => load(&dir, name),
+        None if name == DEFAULT_MODEL => {
+            let loaded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
+                .map_err(anyhow::Error::msg)
+                .context("the compiled-in default model")?;
+            Ok(AnyModel::Transformer(Box::new(TransformerModel::new(
+                name,
+                loaded.sha256,
+                loaded.transformer,
+            ))))
+        }
         None => bail!(
             "unknown model '{name}': not 'baseline', not a model directory, and not found in {}",
             describe_search_path()

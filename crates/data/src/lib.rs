@@ -339,6 +339,22 @@ mod tests {
     }
 
     #[test]
+    fn held_out_split_is_fixed_by_file_name() {
+        // Among ../shared/data's files: wikitext-2's test split and a held-out book, not the
+        // random digits of pi.txt nor the validation split.
+        for (name, held) in [
+            ("test.txt", true),
+            ("pg1342_pride_and_prejudice.txt", true),
+            ("pi.txt", false),
+            ("valid.txt", false),
+        ] {
+            let path = Path::new("anywhere").join(name);
+            assert_eq!(is_held_out(&path), held, "{name}");
+            assert_eq!(is_held_out(Path::new(name)), held, "{name}");
+        }
+    }
+
+    #[test]
     fn sampling_is_seeded_and_ordered() {
         let items: Vec<u32> = (0..100).collect();
         let a = sample(&items, 10, 42);

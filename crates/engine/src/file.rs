@@ -64,14 +64,23 @@ pub fn load(dir: &Path) -> Result<Loaded, Error> {
     let weights_path = dir.join(WEIGHTS_FILE);
     let config_bytes = read_limited(&config_path, 1 << 20)?;
     let weights_bytes = read_limited(&weights_path, MAX_WEIGHTS_BYTES)?;
-    let invalid = |path: &Path, why: String| Error::Invalid(path.to_path_buf(), why);
+    parse(&config_bytes, &weights_bytes).map_err(|(file, why)| Error::Invalid(dir.join(file), why))
+}
+
+/// The model whose `config.json` and `model.safetensors` are these bytes (a model compiled
+/// into a program, say); the error names the file at fault.
+pub fn from_bytes(config_bytes: &[u8], weights_bytes: &[u8]) -> Result<Loaded, String> {
+    parse(config_bytes, weights_bytes).map_err(|(file, why)| format!("{file}: {why}"))
+}
+
+fn parse(config_bytes: &[u8], weights_bytes: &[u8]) -> Result<Loaded, (&'static str, String)> {
     let config: Config =
-        serde_json::from_slice(&config_bytes).map_err(|e| invalid(&config_path, e.to_string()))?;
-    config.validate().map_err(|e| invalid(&config_path, e))?;
-    let weights = parse_weights(&config, &weights_bytes).map_err(|e| invalid(&weights_path, e))?;
+        serde_json::from_slice(config_bytes).map_err(|e| (CONFIG_FILE, e.to_string()))?;
+    config.validate().map_err(|e| (CONFIG_FILE, e))?;
+    let weights = parse_weights(&config, weights_bytes).map_err(|e| (WEIGHTS_FILE, e))?;
     Ok(Loaded {
         transformer: Transformer::new(config, weights),
-        sha256: model_sha256(&config_bytes, &weights_bytes),
+        sha256: model_sha256(config_bytes, weights_bytes),
     })
 }
 
