@@ -63,6 +63,21 @@ impl Classic {
         out
     }
 
+    /// Every codec, for data of no particular kind (the paper's random bytes): the
+    /// general-purpose ones, PNG both ways and 8-bit FLAC.
+    pub fn all() -> Vec<Classic> {
+        vec![
+            Classic::Gzip,
+            Classic::Xz,
+            Classic::Zstd,
+            Classic::Bzip2,
+            Classic::Brotli,
+            Classic::Png { width: 32 },
+            Classic::Png { width: 64 },
+            Classic::Flac { bits: 8 },
+        ]
+    }
+
     /// The codec's name.
     pub fn name(self) -> String {
         match self {
@@ -268,6 +283,28 @@ pub fn measure_classic(codec: Classic, chunks: &[Vec<u8>]) -> Measurement {
     }
 }
 
+/// Measure a classical codec on `chunks` concatenated and compressed as one input (the
+/// paper's unchunked rows); decompressed and checked.
+pub fn measure_classic_unchunked(codec: Classic, chunks: &[Vec<u8>]) -> Measurement {
+    let data = chunks.concat();
+    let t = Instant::now();
+    let coded = codec.compress(&data);
+    let ct = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let back = codec
+        .decompress(&coded)
+        .expect("BUG: a classical codec failed its round trip");
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(back, data, "BUG: {} round trip", codec.name());
+    Measurement {
+        compressor: codec.name(),
+        original: data.len() as u64,
+        compressed: coded.len() as u64,
+        compress_bps: data.len() as f64 / ct,
+        decompress_bps: data.len() as f64 / dt,
+    }
+}
+
 /// Measure an lmzip model on `chunks` concatenated, with chunk size `chunk_size` (so each
 /// input chunk is one lmzip chunk) on `threads` threads. The archive is decoded and checked.
 pub fn measure_lmzip<M: lmzip::Model + Copy>(
@@ -309,19 +346,7 @@ mod tests {
     use super::*;
 
     fn random_chunks(n: usize) -> Vec<Vec<u8>> {
-        let mut s = 1u64;
-        (0..n)
-            .map(|_| {
-                (0..2048)
-                    .map(|_| {
-                        s = s
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        (s >> 56) as u8
-                    })
-                    .collect()
-            })
-            .collect()
+        lmzip_data::random_chunks(n, 2048, 1)
     }
 
     #[test]
@@ -341,6 +366,9 @@ mod tests {
         );
         let png = rate(Classic::Png { width: 32 });
         assert!((100.5..104.5).contains(&png), "png {png}");
+        // Unchunked, one header in all: just above 100 %.
+        let whole = measure_classic_unchunked(Classic::Xz, &chunks).rate();
+        assert!((1.0..1.01).contains(&whole), "xz unchunked {whole}");
     }
 
     #[test]

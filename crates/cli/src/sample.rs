@@ -46,7 +46,7 @@ pub fn run(args: &SampleArgs) -> Outcome {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
         None => args.prompt.clone().into_bytes(),
     };
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::new(args.seed);
     let out = match args.model.as_str() {
         "gzip" => sample_codec(Classic::Gzip, &prompt, args, &mut rng),
         "xz" => sample_codec(Classic::Xz, &prompt, args, &mut rng),
@@ -61,17 +61,18 @@ pub fn run(args: &SampleArgs) -> Outcome {
     Ok(true)
 }
 
-/// SplitMix64; `next` gives uniform numbers in [0, 1).
-pub struct Rng(pub u64);
+/// The data module's SplitMix64, with uniform numbers in [0, 1) and weighted picks.
+pub struct Rng(pub lmzip_data::SplitMix64);
 
 impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(lmzip_data::SplitMix64(seed))
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn next(&mut self) -> f64 {

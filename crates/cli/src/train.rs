@@ -153,7 +153,8 @@ pub fn run(args: &TrainArgs) -> Outcome {
             .expect("valid template"),
     );
     bar.set_position(trainer.steps_done() as u64);
-    let mut rng = Rng(trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        Rng::new(trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let started = Instant::now();
     let mut bytes_seen = 0usize;
     let mut recent = Vec::new();
@@ -217,7 +218,11 @@ pub fn run(args: &TrainArgs) -> Outcome {
         }
     }
     bar.finish_and_clear();
-    crate::plot::loss_curve(&csv_path, &args.out.join("loss.svg"))?;
+    let svg = args.out.join("loss.svg");
+    crate::plot::loss_curve(&csv_path, &svg)?;
+    if svg.exists() {
+        crate::plot::to_png(&svg)?;
+    }
     eprintln!(
         "trained {} steps, {bytes_seen} bytes in {:.0} s ({:.0} bytes/s); model in {}",
         trainer.steps_done(),

@@ -178,26 +178,44 @@ pub fn load(root: &Path, modality: Modality, chunk_size: usize) -> Result<Vec<Ve
     Ok(out)
 }
 
+/// SplitMix64 (Steele, Lea, Flood 2014): the seeded generator of every sample in lmzip.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
 /// `n` items chosen without replacement by a seeded generator, in their original order.
 pub fn sample<T: Clone>(items: &[T], n: usize, seed: u64) -> Vec<T> {
     if n >= items.len() {
         return items.to_vec();
     }
-    // Partial Fisher–Yates over indices with SplitMix64.
+    // Partial Fisher–Yates over indices.
     let mut idx: Vec<usize> = (0..items.len()).collect();
-    let mut state = seed;
+    let mut rng = SplitMix64(seed);
     for i in 0..n {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let j = i + (z % (items.len() - i) as u64) as usize;
+        let j = i + (rng.next_u64() % (items.len() - i) as u64) as usize;
         idx.swap(i, j);
     }
     let mut chosen = idx[..n].to_vec();
     chosen.sort_unstable();
     chosen.into_iter().map(|i| items[i].clone()).collect()
+}
+
+/// `n` chunks of `chunk_size` uniformly random bytes from `seed` (the paper's random data set).
+pub fn random_chunks(n: usize, chunk_size: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = SplitMix64(seed);
+    (0..n)
+        .map(|_| (0..chunk_size).map(|_| rng.next_u64() as u8).collect())
+        .collect()
 }
 
 /// Grayscale as the paper: the truncated mean of R, G and B.

@@ -21,6 +21,23 @@ pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8>
     enc.finish()
 }
 
+/// The code length, in bits, of each byte of `data` under `model` from a fresh state: −log2 of
+/// the probability the model's integer table gives the true symbol, summed over the byte's
+/// symbols. [`encode`] spends this, plus at most a few bytes per chunk of coder overhead.
+pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<f64> {
+    model.reset(state);
+    model.prepare(state, data);
+    let mut cdf = initial_cdf(model);
+    let per = model.symbols().per_byte();
+    let mut bits = vec![0.0; data.len()];
+    for (i, symbol) in symbolize(model.symbols(), data).enumerate() {
+        model.predict(state, &mut cdf);
+        bits[i / per] += cdf.cost_bits(symbol);
+        model.observe(state, symbol);
+    }
+    bits
+}
+
 /// Decode `len` bytes coded by [`encode`] with the same model, resetting `state` first.
 pub fn decode<M: Model>(
     model: &M,

@@ -36,7 +36,7 @@ pub mod read;
 pub mod write;
 
 pub use error::Error;
-pub use lmzip_format::Header;
+pub use lmzip_format::{Header, MAX_CHUNK_SIZE};
 use lmzip_format::{Record, read_record};
 pub use lmzip_models::{Model, ModelId};
 use std::io::{Read, Write};

@@ -308,6 +308,11 @@ fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
             "{} bytes for {bits} bits",
             coded.len()
         );
+        // code_lengths gives the same bits, byte by byte.
+        let per_byte = chunk::code_lengths(&model, &mut state, piece);
+        assert_eq!(per_byte.len(), piece.len());
+        let total: f64 = per_byte.iter().sum();
+        assert!((total - bits).abs() < 1e-6 * bits, "{total} vs {bits}");
     }
 }
 
