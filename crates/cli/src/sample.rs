@@ -17,8 +17,9 @@ use std::path::PathBuf;
 /// Options of `lmzip sample`.
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// The predictor: `gzip`, `xz`, or an lmzip model (as for --model).
-    #[arg(long, default_value = "baseline")]
+    /// The predictor: `gzip`, `xz`, or an lmzip model (as for --model; by default lmzip's
+    /// default model).
+    #[arg(long, default_value = models::DEFAULT_MODEL)]
     model: String,
     /// Text the sample continues.
     #[arg(long, default_value = "")]
@@ -35,6 +36,13 @@ pub struct SampleArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also draw the prompt and the sample as a grayscale PNG of --width pixels per row (for
+    /// image patches).
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
+    /// Row width of --png.
+    #[arg(long, default_value_t = 64)]
+    width: u32,
 }
 
 /// Generate and write the prompt's continuation to standard output.
@@ -55,10 +63,32 @@ pub fn run(args: &SampleArgs) -> Outcome {
             models::with_model!(model, m => sample_model(&m, &prompt, args, &mut rng))?
         }
     };
+    if let Some(path) = &args.png {
+        write_png(path, &[prompt.as_slice(), &out].concat(), args.width)?;
+    }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out)?;
     stdout.flush()?;
     Ok(true)
+}
+
+/// `pixels` as a grayscale image `width` wide (the last row padded with black).
+fn write_png(path: &std::path::Path, pixels: &[u8], width: u32) -> Result<()> {
+    if width == 0 {
+        bail!("the PNG width must be positive");
+    }
+    let height = (pixels.len() as u32).div_ceil(width).max(1);
+    let mut rows = pixels.to_vec();
+    rows.resize((width * height) as usize, 0);
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&rows)?;
+    writer.finish()?;
+    Ok(())
 }
 
 /// The data module's SplitMix64, with uniform numbers in [0, 1) and weighted picks.
