@@ -243,6 +243,11 @@ pub struct Measurement {
     pub original: u64,
     /// Compressed bytes, header counted once.
     pub compressed: u64,
+    /// What each chunk but one would add if every chunk were its own file: the codec's
+    /// container (header, trailer); 0 for one input.
+    pub container_per_chunk: u64,
+    /// Chunks measured (1 for one input).
+    pub chunks: u64,
     /// Compression throughput, bytes of input per second.
     pub compress_bps: f64,
     /// Decompression throughput, bytes of output per second.
@@ -250,9 +255,15 @@ pub struct Measurement {
 }
 
 impl Measurement {
-    /// Compressed over original.
+    /// Compressed over original, header counted once.
     pub fn rate(&self) -> f64 {
         self.compressed as f64 / self.original.max(1) as f64
+    }
+
+    /// Compressed over original with every chunk a file of its own (header counted per chunk).
+    pub fn rate_per_chunk(&self) -> f64 {
+        let extra = self.container_per_chunk * self.chunks.saturating_sub(1);
+        (self.compressed + extra) as f64 / self.original.max(1) as f64
     }
 }
 
@@ -278,6 +289,8 @@ pub fn measure_classic(codec: Classic, chunks: &[Vec<u8>]) -> Measurement {
         compressor: codec.name(),
         original,
         compressed,
+        container_per_chunk: header,
+        chunks: chunks.len() as u64,
         compress_bps: original as f64 / ct,
         decompress_bps: original as f64 / dt,
     }
@@ -300,6 +313,8 @@ pub fn measure_classic_unchunked(codec: Classic, chunks: &[Vec<u8>]) -> Measurem
         compressor: codec.name(),
         original: data.len() as u64,
         compressed: coded.len() as u64,
+        container_per_chunk: 0,
+        chunks: 1,
         compress_bps: data.len() as f64 / ct,
         decompress_bps: data.len() as f64 / dt,
     }
@@ -332,10 +347,17 @@ pub fn measure_lmzip<M: lmzip::Model + Copy>(
     if out != data {
         return Err(lmzip::Error::Corrupt("benchmark round trip differs".into()));
     }
+    // An archive's container: the size of the archive of nothing.
+    let empty = lmzip::write::EncoderBuilder::new()
+        .original_len(Some(0))
+        .build(Vec::new(), model)?
+        .finish()?;
     Ok(Measurement {
         compressor: name.to_string(),
         original: data.len() as u64,
         compressed: archive.len() as u64,
+        container_per_chunk: empty.len() as u64,
+        chunks: data.len().div_ceil(chunk_size as usize) as u64,
         compress_bps: data.len() as f64 / ct,
         decompress_bps: data.len() as f64 / dt,
     })

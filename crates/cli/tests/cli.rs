@@ -384,6 +384,8 @@ fn sample_generates_from_codecs_and_models() {
         d,
         &[
             "sample",
+            "--model",
+            "baseline",
             "--prompt",
             &"0123456789".repeat(30),
             "-n",
@@ -399,4 +401,115 @@ fn sample_generates_from_codecs_and_models() {
         "context",
     );
     assert_err(&lmzip(d, &["sample", "--temperature", "0"]), "temperature");
+    // --png draws the prompt and the sample as a grayscale image: 100 + 28 bytes, 32 wide.
+    let o = lmzip(
+        d,
+        &[
+            "sample",
+            "--model",
+            "gzip",
+            "--prompt",
+            &"x".repeat(100),
+            "-n",
+            "28",
+            "--png",
+            "s.png",
+            "--width",
+            "32",
+        ],
+    );
+    assert_ok(&o);
+    let png = std::fs::read(d.join("s.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        32,
+        "width"
+    );
+    assert_eq!(
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+        4,
+        "height"
+    );
+}
+
+#[test]
+fn bench_report_writes_table_1_data_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = Path::new(SHARED).canonicalize().unwrap();
+    let o = lmzip(
+        d,
+        &[
+            "bench",
+            "--data",
+            data.to_str().unwrap(),
+            "--modality",
+            "text,random",
+            "--chunks",
+            "3",
+            "--model",
+            "baseline",
+            "--unchunked",
+            "--position-chunks",
+            "2",
+            "-T",
+            "2",
+            "--report",
+            "r/RESULTS.md",
+        ],
+    );
+    assert_ok(&o);
+    let md = std::fs::read_to_string(d.join("r/RESULTS.md")).unwrap();
+    for needle in [
+        "## Table 1",
+        "| chunk size | compressor | raw text | raw random | adjusted text | adjusted random |",
+        "| ∞ | gzip -9 |",
+        "| 2048 | lmzip baseline |",
+        "position_text.svg",
+    ] {
+        assert!(md.contains(needle), "report lacks '{needle}':\n{md}");
+    }
+    for file in [
+        "results.json",
+        "results.csv",
+        "rate_vs_speed.svg",
+        "rate_vs_speed.png",
+        "position_text.svg",
+        "position_random.png",
+    ] {
+        let len = std::fs::metadata(d.join("r/results").join(file)).map_or(0, |m| m.len());
+        assert!(len > 100, "{file}: {len} bytes");
+    }
+    // Random bytes do not compress: gzip's chunked rate is within a point of 100 %.
+    let csv = std::fs::read_to_string(d.join("r/results/results.csv")).unwrap();
+    let gzip = csv
+        .lines()
+        .find(|l| l.starts_with("random,3,2048,\"gzip -9\""))
+        .unwrap_or_else(|| panic!("{csv}"));
+    let rate: f64 = gzip.split(',').nth(5).unwrap().parse().unwrap();
+    assert!((0.99..1.01).contains(&rate), "{rate}");
+}
+
+#[test]
+fn dataset_writes_whole_chunks_of_both_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = Path::new(SHARED).canonicalize().unwrap();
+    let args = [
+        "dataset",
+        "out",
+        "--data",
+        data.to_str().unwrap(),
+        "--modality",
+        "text",
+    ];
+    assert_ok(&lmzip(d, &args));
+    for split in ["train", "held-out"] {
+        let len = std::fs::metadata(d.join(format!("out/text.{split}")))
+            .unwrap()
+            .len();
+        assert!(len > 0 && len.is_multiple_of(2048), "{split}: {len}");
+    }
+    assert_err(&lmzip(d, &args), "already exists");
 }

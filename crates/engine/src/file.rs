@@ -99,9 +99,20 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
 /// Check and convert the tensors of a safetensors file for `config` (F32, F16 or BF16; every
 /// value finite).
 pub fn parse_weights(config: &Config, bytes: &[u8]) -> Result<Weights, String> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
     let shapes = tensor_shapes(config);
-    if file.len() != shapes.len() {
+    let tensors = read_tensors(bytes, &shapes, true)?;
+    Ok(weights_from_tensors(config, tensors))
+}
+
+/// The tensors `shapes` names, in that order, from a safetensors file, as f32 (from F32, F16 or
+/// BF16), every value checked finite. With `exact`, the file may hold no other tensor.
+pub(crate) fn read_tensors(
+    bytes: &[u8],
+    shapes: &[(String, Vec<usize>)],
+    exact: bool,
+) -> Result<Vec<Vec<f32>>, String> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    if exact && file.len() != shapes.len() {
         return Err(format!(
             "{} tensors, the config needs {}",
             file.len(),
@@ -109,7 +120,7 @@ pub fn parse_weights(config: &Config, bytes: &[u8]) -> Result<Weights, String> {
         ));
     }
     let mut tensors = Vec::with_capacity(shapes.len());
-    for (name, shape) in &shapes {
+    for (name, shape) in shapes {
         let view = file
             .tensor(name)
             .map_err(|_| format!("tensor '{name}' is missing"))?;
@@ -144,7 +155,7 @@ pub fn parse_weights(config: &Config, bytes: &[u8]) -> Result<Weights, String> {
         }
         tensors.push(values);
     }
-    Ok(weights_from_tensors(config, tensors))
+    Ok(tensors)
 }
 
 /// IEEE half precision to single (exact).

@@ -381,6 +381,34 @@ multiversion! {
 }
 
 multiversion! {
+    /// RMS normalization of each `dim`-wide row of `x` into `y` (Llama's):
+    /// `ms = sum(x * x) / dim`, `y = (x * (1 / sqrt(ms + eps))) * weight`, the sum by
+    /// [`math::sum`].
+    pub fn rms_norm(x: &[f32], y: &mut [f32], weight: &[f32], dim: usize, eps: f32) {
+        let mut squares = vec![0.0f32; dim];
+        for (x, y) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
+            for (s, &v) in squares.iter_mut().zip(x) {
+                *s = v * v;
+            }
+            let inv = 1.0 / (math::sum(&squares) / dim as f32 + eps).sqrt();
+            for ((y, &x), &w) in y.iter_mut().zip(x).zip(weight) {
+                *y = (x * inv) * w;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// SwiGLU's gate: `gate[i] = (g / (1 + exp(-g))) * up[i]` with `g = gate[i]`
+    /// ([`math::exp`]).
+    pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            *g = (*g / (1.0 + math::exp(-*g))) * u;
+        }
+    }
+}
+
+multiversion! {
     /// `x[i][j] = gelu(x[i][j] + bias[j])` for rows of `bias.len()` ([`math::gelu`]).
     pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
         for row in x.chunks_exact_mut(bias.len()) {

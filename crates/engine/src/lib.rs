@@ -34,6 +34,7 @@
 pub mod config;
 pub mod file;
 pub mod kernels;
+pub mod llama;
 pub mod math;
 pub mod quantize;
 pub mod transformer;

@@ -187,15 +187,26 @@ pub struct Transformer {
 #[derive(Debug, Clone)]
 pub struct Cache {
     /// Positions stored.
-    len: usize,
+    pub(crate) len: usize,
     /// Keys per layer and head, in tiles of [`KEY_TILE`] positions ([`kernels::key_index`]).
-    keys: Vec<Vec<f32>>,
+    pub(crate) keys: Vec<Vec<f32>>,
     /// Values per layer and head: `capacity × head_dim` each.
-    values: Vec<Vec<f32>>,
-    capacity: usize,
+    pub(crate) values: Vec<Vec<f32>>,
+    pub(crate) capacity: usize,
 }
 
 impl Cache {
+    /// A cache of `slots` (layer, key/value head) pairs of width `hd` for `positions`.
+    pub(crate) fn with_slots(slots: usize, hd: usize, positions: usize) -> Cache {
+        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
+        Cache {
+            len: 0,
+            keys: (0..slots).map(|_| vec![0.0; hd * capacity]).collect(),
+            values: (0..slots).map(|_| vec![0.0; capacity * hd]).collect(),
+            capacity,
+        }
+    }
+
     /// Positions stored so far.
     pub fn len(&self) -> usize {
         self.len
@@ -249,7 +260,42 @@ impl Scratch {
     }
 }
 
-fn resize(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+/// `cos` and `sin` of `pos · theta^(-2i/hd)` for `pos < context`, `i < hd / 2` (row-major by
+/// position), computed in f64 by the crate's own series and rounded to f32.
+pub(crate) fn rope_tables(context: usize, hd: usize, theta: f64) -> (Vec<f32>, Vec<f32>) {
+    let half = hd / 2;
+    let ln_theta = math::ln_f64(theta);
+    let freqs: Vec<f64> = (0..half)
+        .map(|i| math::exp_f64(-((2 * i) as f64) / (2 * half) as f64 * ln_theta))
+        .collect();
+    let mut cos = Vec::with_capacity(context * half);
+    let mut sin = Vec::with_capacity(context * half);
+    for pos in 0..context {
+        for f in &freqs {
+            let (s, c) = math::sin_cos_f64(pos as f64 * f);
+            cos.push(c as f32);
+            sin.push(s as f32);
+        }
+    }
+    (cos, sin)
+}
+
+/// Rotary position embedding of one head's vector at `pos` with tables from [`rope_tables`]:
+/// pairs `(i, i + hd/2)` turn by `pos · theta^(-2i/hd)`: `a' = a cos - b sin`,
+/// `b' = b cos + a sin`.
+pub(crate) fn rotate(cos: &[f32], sin: &[f32], v: &mut [f32], pos: usize) {
+    let half = v.len() / 2;
+    let cos = &cos[pos * half..(pos + 1) * half];
+    let sin = &sin[pos * half..(pos + 1) * half];
+    let (a, b) = v.split_at_mut(half);
+    for i in 0..half {
+        let (x, y) = (a[i], b[i]);
+        a[i] = x * cos[i] - y * sin[i];
+        b[i] = y * cos[i] + x * sin[i];
+    }
+}
+
+pub(crate) fn resize(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
@@ -259,20 +305,8 @@ fn resize(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 impl Transformer {
     /// A model from a valid config and weights of the right shapes, with the fastest kernels.
     pub fn new(config: Config, weights: Weights) -> Transformer {
-        let half = config.head_dim() / 2;
-        let ln_theta = math::ln_f64(config.rope_theta);
-        let freqs: Vec<f64> = (0..half)
-            .map(|i| math::exp_f64(-((2 * i) as f64) / (2 * half) as f64 * ln_theta))
-            .collect();
-        let mut rope_cos = Vec::with_capacity(config.context * half);
-        let mut rope_sin = Vec::with_capacity(config.context * half);
-        for pos in 0..config.context {
-            for f in &freqs {
-                let (s, c) = math::sin_cos_f64(pos as f64 * f);
-                rope_cos.push(c as f32);
-                rope_sin.push(s as f32);
-            }
-        }
+        let (rope_cos, rope_sin) =
+            rope_tables(config.context, config.head_dim(), config.rope_theta);
         let (d, f) = (config.d_model, config.d_ff);
         let packed = weights
             .blocks
@@ -323,15 +357,8 @@ impl Transformer {
     }
 
     fn cache_with_capacity(&self, positions: usize) -> Cache {
-        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
-        let hd = self.config.head_dim();
-        let heads = self.config.n_layers * self.config.n_heads;
-        Cache {
-            len: 0,
-            keys: (0..heads).map(|_| vec![0.0; hd * capacity]).collect(),
-            values: (0..heads).map(|_| vec![0.0; capacity * hd]).collect(),
-            capacity,
-        }
+        let slots = self.config.n_layers * self.config.n_heads;
+        Cache::with_slots(slots, self.config.head_dim(), positions)
     }
 
     /// Teacher-forced logits of every byte of `chunk` (at most `context` bytes): row `i` of
@@ -585,18 +612,8 @@ impl Transformer {
         }
     }
 
-    /// Rotary position embedding of one head's vector at `pos`: pairs `(i, i + hd/2)` turn by
-    /// `pos · theta^(-2i/hd)`: `a' = a cos - b sin`, `b' = b cos + a sin`.
     fn rotate(&self, v: &mut [f32], pos: usize) {
-        let half = v.len() / 2;
-        let cos = &self.rope_cos[pos * half..(pos + 1) * half];
-        let sin = &self.rope_sin[pos * half..(pos + 1) * half];
-        let (a, b) = v.split_at_mut(half);
-        for i in 0..half {
-            let (x, y) = (a[i], b[i]);
-            a[i] = x * cos[i] - y * sin[i];
-            b[i] = y * cos[i] + x * sin[i];
-        }
+        rotate(&self.rope_cos, &self.rope_sin, v, pos);
     }
 }
 

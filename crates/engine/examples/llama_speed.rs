@@ -1,0 +1,99 @@
+//! Throughput of a ~125M-parameter Llama-shaped model with random weights on this machine:
+//! teacher-forced and incremental tokens per second on 2 threads (one sequence each), and
+//! the cost of turning one token's logits into an integer frequency table.
+//!
+//! `cargo run --release -p lmzip-engine --example llama_speed [-- TOKENS]`
+
+use lmzip_engine::llama::{Llama, LlamaConfig, LlamaScratch};
+use lmzip_engine::quantize;
+use std::time::Instant;
+
+fn main() {
+    let tokens: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(256);
+    let config: LlamaConfig = serde_json::from_str(
+        r#"{"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12,
+            "num_attention_heads": 12, "num_key_value_heads": 4, "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0, "vocab_size": 32000, "tie_word_embeddings": false,
+            "max_position_embeddings": 2048}"#,
+    )
+    .expect("a valid config");
+    let mut seed = 1u64;
+    let tensors: Vec<Vec<f32>> = config
+        .tensor_shapes()
+        .iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.05;
+                    if name.ends_with("norm.weight") {
+                        1.0 + r
+                    } else {
+                        r
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let params: usize = tensors.iter().map(Vec::len).sum();
+    let model = Llama::new(config.clone(), tensors);
+    let vocab = config.vocab_size;
+    let seq = |s: usize| -> Vec<u32> {
+        (0..tokens)
+            .map(|i| ((i * 7919 + s * 104_729) % vocab) as u32)
+            .collect()
+    };
+    println!("{params} parameters, {tokens} tokens per sequence, 2 threads");
+
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for id in 0..2 {
+            let model = &model;
+            let toks = seq(id);
+            s.spawn(move || {
+                let mut logits = vec![0.0; toks.len() * vocab];
+                model.forward(&toks, &mut logits, &mut LlamaScratch::default());
+            });
+        }
+    });
+    let tf = 2.0 * tokens as f64 / t.elapsed().as_secs_f64();
+    println!("teacher-forced: {tf:.1} tokens/s");
+
+    let steps = tokens.min(64);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for id in 0..2 {
+            let model = &model;
+            let toks = seq(id);
+            s.spawn(move || {
+                let mut cache = model.new_cache();
+                let mut row = vec![0.0; vocab];
+                let mut scratch = LlamaScratch::default();
+                for &tok in &toks[..steps] {
+                    model.step(&mut [&mut cache], &[tok], &mut row, &mut scratch);
+                }
+            });
+        }
+    });
+    let inc = 2.0 * steps as f64 / t.elapsed().as_secs_f64();
+    println!("incremental ({steps} steps): {inc:.1} tokens/s");
+
+    let logits: Vec<f32> = (0..vocab).map(|i| ((i * 31 % 977) as f32) * 0.01).collect();
+    let mut freqs = vec![0u32; vocab];
+    let reps = 200;
+    let t = Instant::now();
+    for _ in 0..reps {
+        quantize::frequencies(&logits, &mut freqs);
+    }
+    let per = t.elapsed().as_secs_f64() / reps as f64;
+    println!(
+        "frequency table over {vocab} symbols: {:.1} µs per token",
+        per * 1e6
+    );
+}

@@ -1,0 +1,327 @@
+//! The Llama-family forward: tiny random models written here as Hugging Face directories
+//! (config.json + model.safetensors), run teacher-forced and incrementally (bit-identical), in
+//! batches, on every kernel version, and against a plain f64 implementation of the
+//! architecture.
+
+use lmzip_engine::Isa;
+use lmzip_engine::llama::{Llama, LlamaConfig, LlamaScratch};
+use std::path::Path;
+
+/// A small Llama shape: GQA (4 query heads, 2 key/value heads), head width 8.
+fn config_json(tied: bool, theta: f64) -> String {
+    format!(
+        r#"{{"architectures": ["LlamaForCausalLM"], "hidden_size": 32, "intermediate_size": 48,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5, "rope_theta": {theta}, "vocab_size": 300,
+        "tie_word_embeddings": {tied}, "max_position_embeddings": 96, "torch_dtype": "float32"}}"#
+    )
+}
+
+/// Seeded values in [-scale, scale).
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Write a random model; returns its tensors by name.
+fn write_model(dir: &Path, tied: bool, theta: f64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let json = config_json(tied, theta);
+    let config: LlamaConfig = serde_json::from_str(&json).unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = config
+        .tensor_shapes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, shape))| {
+            let n: usize = shape.iter().product();
+            let values = if name.ends_with("norm.weight") {
+                random(n, i as u64, 0.2).iter().map(|v| 1.0 + v).collect()
+            } else {
+                random(n, i as u64, 0.3)
+            };
+            (name, shape, values)
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                    .unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    tensors
+}
+
+fn tokens(n: usize, seed: u64) -> Vec<u32> {
+    random(n, seed, 1.0)
+        .iter()
+        .map(|v| ((v + 1.0) * 150.0) as u32 % 300)
+        .collect()
+}
+
+fn teacher_forced(m: &Llama, toks: &[u32]) -> Vec<f32> {
+    let mut logits = vec![0.0; toks.len() * 300];
+    m.forward(toks, &mut logits, &mut LlamaScratch::default());
+    logits
+}
+
+#[test]
+fn incremental_and_batched_equal_teacher_forced() {
+    for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), tied, theta);
+        let m = Llama::load(dir.path()).unwrap();
+        let seqs: Vec<Vec<u32>> = (0..3).map(|s| tokens(70 + 9 * s, s as u64)).collect();
+        let full: Vec<Vec<f32>> = seqs.iter().map(|t| teacher_forced(&m, t)).collect();
+        // One at a time.
+        let mut cache = m.new_cache();
+        let mut row = vec![0.0; 300];
+        let mut scratch = LlamaScratch::default();
+        for (i, &t) in seqs[0].iter().enumerate() {
+            m.step(&mut [&mut cache], &[t], &mut row, &mut scratch);
+            assert_eq!(
+                row,
+                full[0][i * 300..(i + 1) * 300],
+                "tied {tied}, position {i}"
+            );
+        }
+        // Three sequences in one batch, started at different steps.
+        let mut caches: Vec<_> = (0..3).map(|_| m.new_cache()).collect();
+        let mut done = [0usize; 3];
+        for step in 0..90 {
+            let members: Vec<usize> = (0..3)
+                .filter(|&b| step >= 5 * b && done[b] < seqs[b].len())
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let toks: Vec<u32> = members.iter().map(|&b| seqs[b][done[b]]).collect();
+            let mut refs: Vec<&mut lmzip_engine::Cache> = caches
+                .iter_mut()
+                .enumerate()
+                .filter(|(b, _)| members.contains(b))
+                .map(|(_, c)| c)
+                .collect();
+            let mut logits = vec![0.0; members.len() * 300];
+            m.step(&mut refs, &toks, &mut logits, &mut scratch);
+            for (r, &b) in members.iter().enumerate() {
+                let i = done[b];
+                assert_eq!(
+                    logits[r * 300..(r + 1) * 300],
+                    full[b][i * 300..(i + 1) * 300]
+                );
+                done[b] += 1;
+            }
+        }
+        // Every kernel version this CPU has: the same bits.
+        for isa in Isa::available() {
+            let other = m.clone().with_isa(isa);
+            assert_eq!(teacher_forced(&other, &seqs[1]), full[1], "{isa:?}");
+        }
+    }
+}
+
+/// The architecture in f64 from the Hugging Face tensors, written from the definition.
+fn reference(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tied: bool,
+    theta: f64,
+    toks: &[u32],
+) -> Vec<f64> {
+    let get = |name: &str| -> Vec<f64> {
+        let t = tensors
+            .iter()
+            .find(|t| t.0 == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        t.2.iter().map(|&v| f64::from(v)).collect()
+    };
+    let (d, f, v, heads, kv, hd) = (32, 48, 300, 4, 2, 8);
+    // y = W x for W stored out × in.
+    let linear = |w: &[f64], x: &[f64], out: usize| -> Vec<f64> {
+        (0..out)
+            .map(|o| (0..x.len()).map(|i| w[o * x.len() + i] * x[i]).sum())
+            .collect()
+    };
+    let rms = |x: &[f64], w: &[f64]| -> Vec<f64> {
+        let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        let inv = 1.0 / (ms + 1e-5).sqrt();
+        x.iter().zip(w).map(|(a, b)| a * inv * b).collect()
+    };
+    let rope = |x: &mut [f64], pos: usize| {
+        let half = hd / 2;
+        for i in 0..half {
+            let angle = pos as f64 * theta.powf(-2.0 * i as f64 / hd as f64);
+            let (s, c) = angle.sin_cos();
+            let (a, b) = (x[i], x[i + half]);
+            x[i] = a * c - b * s;
+            x[i + half] = b * c + a * s;
+        }
+    };
+    let embed = get("model.embed_tokens.weight");
+    let n = toks.len();
+    let mut xs: Vec<Vec<f64>> = toks
+        .iter()
+        .map(|&t| embed[t as usize * d..(t as usize + 1) * d].to_vec())
+        .collect();
+    for l in 0..2 {
+        let p = format!("model.layers.{l}.");
+        let w = |s: &str| get(&format!("{p}{s}"));
+        let (wq, wk, wv, wo) = (
+            w("self_attn.q_proj.weight"),
+            w("self_attn.k_proj.weight"),
+            w("self_attn.v_proj.weight"),
+            w("self_attn.o_proj.weight"),
+        );
+        let mut qs = Vec::new();
+        let mut ks = Vec::new();
+        let mut vs = Vec::new();
+        for (pos, x) in xs.iter().enumerate() {
+            let h = rms(x, &w("input_layernorm.weight"));
+            let mut q = linear(&wq, &h, heads * hd);
+            let mut k = linear(&wk, &h, kv * hd);
+            for head in 0..heads {
+                rope(&mut q[head * hd..(head + 1) * hd], pos);
+            }
+            for head in 0..kv {
+                rope(&mut k[head * hd..(head + 1) * hd], pos);
+            }
+            qs.push(q);
+            ks.push(k);
+            vs.push(linear(&wv, &h, kv * hd));
+        }
+        for i in 0..n {
+            let mut attn = vec![0.0; heads * hd];
+            for head in 0..heads {
+                let g = head / (heads / kv);
+                let scores: Vec<f64> = (0..=i)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|e| qs[i][head * hd + e] * ks[j][g * hd + e])
+                            .sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let z: f64 = e.iter().sum();
+                for dd in 0..hd {
+                    attn[head * hd + dd] =
+                        (0..=i).map(|j| e[j] * vs[j][g * hd + dd]).sum::<f64>() / z;
+                }
+            }
+            let o = linear(&wo, &attn, d);
+            for (x, o) in xs[i].iter_mut().zip(o) {
+                *x += o;
+            }
+            let h = rms(&xs[i], &w("post_attention_layernorm.weight"));
+            let gate = linear(&w("mlp.gate_proj.weight"), &h, f);
+            let up = linear(&w("mlp.up_proj.weight"), &h, f);
+            let act: Vec<f64> = gate
+                .iter()
+                .zip(&up)
+                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            let down = linear(&w("mlp.down_proj.weight"), &act, d);
+            for (x, o) in xs[i].iter_mut().zip(down) {
+                *x += o;
+            }
+        }
+    }
+    let head = if tied {
+        get("model.embed_tokens.weight")
+    } else {
+        get("lm_head.weight")
+    };
+    let norm = get("model.norm.weight");
+    xs.iter()
+        .flat_map(|x| linear(&head, &rms(x, &norm), v))
+        .collect()
+}
+
+#[test]
+fn agrees_with_a_plain_f64_implementation() {
+    for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let tensors = write_model(dir.path(), tied, theta);
+        let m = Llama::load(dir.path()).unwrap();
+        let toks = tokens(40, 9);
+        let ours = teacher_forced(&m, &toks);
+        let exact = reference(&tensors, tied, theta, &toks);
+        let worst = ours
+            .iter()
+            .zip(&exact)
+            .map(|(&a, &b)| (f64::from(a) - b).abs())
+            .fold(0.0, f64::max);
+        let spread = exact.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        eprintln!("tied {tied}: max |Δlogit| {worst:.2e}, max |logit| {spread:.2}");
+        assert!(spread > 0.5, "logits too flat to test: {spread}");
+        assert!(worst < 1e-4, "tied {tied}: max |Δlogit| {worst}");
+    }
+}
+
+#[test]
+fn unsupported_or_damaged_models_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), false, 10_000.0);
+    let config = dir.path().join("config.json");
+    let json = std::fs::read_to_string(&config).unwrap();
+    let scaled = json.replace(
+        r#""torch_dtype""#,
+        r#""rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "torch_dtype""#,
+    );
+    std::fs::write(&config, scaled).unwrap();
+    let err = Llama::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("rope_scaling"), "{err}");
+    std::fs::write(
+        &config,
+        json.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"),
+    )
+    .unwrap();
+    assert!(Llama::load(dir.path()).is_err());
+    std::fs::write(&config, &json).unwrap();
+    let weights = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(Llama::load(dir.path()).is_err());
+}
+
+/// The logits of a fixed model on fixed tokens, hashed: the same on every machine and build
+/// (a change of numerics must bump `NUMERICS_VERSION` and this value).
+#[test]
+fn logits_are_pinned_across_machines() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), false, 10_000.0);
+    let m = Llama::load(dir.path()).unwrap();
+    let mut h = Sha256::new();
+    for x in teacher_forced(&m, &tokens(90, 3)) {
+        h.update(x.to_bits().to_le_bytes());
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex, PINNED_LLAMA_LOGITS_SHA256,
+        "the Llama numerics changed"
+    );
+}
+
+const PINNED_LLAMA_LOGITS_SHA256: &str =
+    "c7970d254e4c6f7a13a2d090d2e304ea438de6e425b5e0c9bfc8222ee9acd4d9";

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerate docs/RESULTS.md and docs/results/ on ../shared/data: the paper's Table 1 with the
+# shipped models, every measurement, and the plots. About 18 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo run --release -- bench --held-out --unchunked --chunks 128 \
+    --modality text,images,audio8,random,text:../shared/data/text/wikipedia/enwik8 \
+    --model baseline,lmzip-200k,lmzip-800k,lmzip-3.2m -T 2 --report docs/RESULTS.md "$@"
