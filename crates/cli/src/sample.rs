@@ -17,7 +17,8 @@ use std::path::PathBuf;
 /// Options of `lmzip sample`.
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// The predictor: `gzip`, `xz`, or an lmzip model (as for --model; by default lmzip's
+    /// The predictor: a classical codec (`gzip`, `xz`, `zstd`, `bzip2`, `brotli`) or an lmzip
+    /// model (as for --model; by default lmzip's
     /// default model).
     #[arg(long, default_value = models::DEFAULT_MODEL)]
     model: String,
@@ -58,6 +59,9 @@ pub fn run(args: &SampleArgs) -> Outcome {
     let out = match args.model.as_str() {
         "gzip" => sample_codec(Classic::Gzip, &prompt, args, &mut rng),
         "xz" => sample_codec(Classic::Xz, &prompt, args, &mut rng),
+        "zstd" => sample_codec(Classic::Zstd, &prompt, args, &mut rng),
+        "bzip2" => sample_codec(Classic::Bzip2, &prompt, args, &mut rng),
+        "brotli" => sample_codec(Classic::Brotli, &prompt, args, &mut rng),
         name => {
             let model = models::by_name(name)?;
             models::with_model!(model, m => sample_model(&m, &prompt, args, &mut rng))?

@@ -358,7 +358,7 @@ fn train_writes_a_model_that_compresses_and_resumes() {
 fn sample_generates_from_codecs_and_models() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for model in ["gzip", "baseline"] {
+    for model in ["gzip", "zstd", "brotli", "baseline"] {
         let args = [
             "sample",
             "--model",
