@@ -381,6 +381,32 @@ multiversion! {
 }
 
 multiversion! {
+    /// The softmax numerators of [`crate::quantize::frequencies`] and their sum:
+    /// `e[i] = math::exp(logits[i] - math::max(logits))`, `z = math::sum(e)`.
+    pub fn exp_from_max(logits: &[f32], e: &mut [f32], z: &mut f32) {
+        let max = math::max(logits);
+        for (e, &l) in e.iter_mut().zip(logits) {
+            *e = math::exp(l - max);
+        }
+        *z = math::sum(e);
+    }
+}
+
+multiversion! {
+    /// The frequencies of [`crate::quantize::frequencies`], in f64:
+    /// `f[i] = 1 + min(floor(e[i] · scale), limit)`; also their sum and the first index of the
+    /// largest.
+    pub fn scaled_floor(e: &[f32], scale: f64, limit: f64, f: &mut [u32], sum: &mut u64, top: &mut usize) {
+        for (f, &e) in f.iter_mut().zip(e) {
+            *f = 1 + (f64::from(e) * scale).floor().min(limit) as u32;
+        }
+        *sum = f.iter().map(|&x| u64::from(x)).sum();
+        let largest = f.iter().copied().max().unwrap_or(0);
+        *top = f.iter().position(|&x| x == largest).unwrap_or(0);
+    }
+}
+
+multiversion! {
     /// RMS normalization of each `dim`-wide row of `x` into `y` (Llama's):
     /// `ms = sum(x * x) / dim`, `y = (x * (1 / sqrt(ms + eps))) * weight`, the sum by
     /// [`math::sum`].
