@@ -1,14 +1,13 @@
 //! Logits to integer frequencies, the one exact step between the model's floats and the coder.
 
 use crate::kernels::{self, Isa};
-use crate::math;
 
 /// Precision of the frequency tables: they total `2^FREQUENCY_BITS`.
 pub const FREQUENCY_BITS: u32 = 24;
 
 /// Turn `logits` into frequencies that total `2^FREQUENCY_BITS`, each at least 1.
 ///
-/// `m = max logit`, `e_i = exp(l_i - m)` ([`math::exp`], f32), `z = math::sum(e)`;
+/// `m = max logit`, `e_i = exp(l_i - m)` ([`crate::math::exp`], f32), `z = math::sum(e)`;
 /// `f_i = 1 + floor(e_i · ((2^24 - n) / z))` in f64, and the difference to `2^24` (a few units at
 /// most, from rounding) is added to the first largest `f_i`. Non-finite logits give the uniform
 /// table. Every step is IEEE arithmetic in a fixed order, so equal logits give equal tables.
@@ -64,6 +63,7 @@ fn uniform(freqs: &mut [u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math;
 
     fn check(logits: &[f32]) -> Vec<u32> {
         let mut f = vec![0; logits.len()];
