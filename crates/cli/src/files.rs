@@ -307,6 +307,8 @@ fn report(args: &CodecArgs, path: &Path, original: u64, archive: u64, start: Ins
 /// `lmzip info`: header, model, chunk statistics and rate of each archive.
 pub fn info(files: &[PathBuf]) -> Outcome {
     let mut ok = true;
+    // Written with errors checked, so that `lmzip info f | head` ends quietly.
+    let mut out = io::stdout().lock();
     for path in files {
         let result = File::open(path)
             .context("cannot open")
@@ -314,43 +316,48 @@ pub fn info(files: &[PathBuf]) -> Outcome {
         match result {
             Ok(i) => {
                 let h = &i.header;
-                println!("{}:", path.display());
-                println!(
+                writeln!(out, "{}:", path.display())?;
+                writeln!(
+                    out,
                     "  model:             {}",
                     lmzip::describe_model(&h.model_name, h.model_sha256.as_ref())
-                );
+                )?;
                 if let Some(sha) = &h.model_sha256 {
-                    println!("  model sha256:      {}", lmzip::hex(sha));
+                    writeln!(out, "  model sha256:      {}", lmzip::hex(sha))?;
                 }
-                println!("  numerics version:  {}", h.numerics_version);
-                println!("  chunk size:        {} bytes", h.chunk_size);
-                println!("  original size:     {} bytes", i.original_len);
-                println!("  archive size:      {} bytes", i.archive_len);
-                println!("  rate:              {:.2}%", 100.0 * i.rate());
-                println!(
+                writeln!(out, "  numerics version:  {}", h.numerics_version)?;
+                writeln!(out, "  chunk size:        {} bytes", h.chunk_size)?;
+                writeln!(out, "  original size:     {} bytes", i.original_len)?;
+                writeln!(out, "  archive size:      {} bytes", i.archive_len)?;
+                writeln!(out, "  rate:              {:.2}%", 100.0 * i.rate())?;
+                writeln!(
+                    out,
                     "  chunks:            {} ({} coded, {} stored raw)",
                     i.chunks,
                     i.chunks - i.stored_chunks,
                     i.stored_chunks
-                );
+                )?;
                 if i.coded_original_bytes > 0 {
-                    println!(
+                    writeln!(
+                        out,
                         "  coded chunks rate: {:.2}%",
                         100.0 * i.coded_bytes as f64 / i.coded_original_bytes as f64
-                    );
+                    )?;
                 }
                 // The paper's adjusted rate counts the model too: 2 bytes per parameter.
                 let original = i.original_len.max(1) as f64;
                 match models::footprint(h) {
-                    Some((params, bytes)) => println!(
+                    Some((params, bytes)) => writeln!(
+                        out,
                         "  adjusted rate:     {:.2}% with 2 bytes per parameter ({params} parameters), \
                          {:.2}% with the model files ({bytes} bytes)",
                         100.0 * (i.archive_len as f64 + 2.0 * params as f64) / original,
                         100.0 * (i.archive_len + bytes) as f64 / original,
-                    ),
-                    None => println!(
+                    )?,
+                    None => writeln!(
+                        out,
                         "  adjusted rate:     unknown (the model is not in the search path)"
-                    ),
+                    )?,
                 }
             }
             Err(e) => {
