@@ -570,14 +570,7 @@ fn load(args: &BenchArgs, set: &DataSet) -> Result<Vec<Vec<u8>>> {
     let (root, modality) = match set {
         DataSet::Random => return Ok(lmzip_data::random_chunks(args.chunks, size, args.seed)),
         DataSet::Path(p) => (p.clone(), Modality::Text),
-        DataSet::Files(m) => {
-            let folder = match m {
-                Modality::Text => "text",
-                Modality::Images => "images",
-                Modality::Audio8 | Modality::Audio16 => "audio",
-            };
-            (args.data.join(folder), *m)
-        }
+        DataSet::Files(m) => (args.data.join(m.folder()), *m),
     };
     let files = lmzip_data::list_files(&root, modality)
         .with_context(|| format!("cannot list {modality} files in {}", root.display()))?;

@@ -265,12 +265,7 @@ pub struct Split {
 pub fn split(data: &Path, name: &str) -> Result<Split> {
     let modality =
         Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
-    let folder = match modality {
-        Modality::Text => "text",
-        Modality::Images => "images",
-        Modality::Audio8 | Modality::Audio16 => "audio",
-    };
-    let root = data.join(folder);
+    let root = data.join(modality.folder());
     let (mut train, mut held) = (Vec::new(), Vec::new());
     for path in lmzip_data::list_files(&root, modality)? {
         let chunks = lmzip_data::file_chunks(&path, modality, 2048)?;

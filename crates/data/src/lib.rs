@@ -65,6 +65,16 @@ impl Modality {
         Modality::ALL.into_iter().find(|m| m.name() == name)
     }
 
+    /// The folder of a data directory (such as `../shared/data`) that holds this modality's
+    /// files: `text`, `images` or `audio`.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Modality::Text => "text",
+            Modality::Images => "images",
+            Modality::Audio8 | Modality::Audio16 => "audio",
+        }
+    }
+
     /// Whether `path` is a file this modality reads.
     pub fn accepts(self, path: &Path) -> bool {
         let ext = path

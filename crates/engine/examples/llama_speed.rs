@@ -51,37 +51,24 @@ fn main() {
     };
     println!("{params} parameters, {tokens} tokens per sequence, 2 threads");
 
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for id in 0..2 {
-            let model = &model;
+    let tf = 2.0 * tokens as f64
+        / on_two_threads(|id| {
             let toks = seq(id);
-            s.spawn(move || {
-                let mut logits = vec![0.0; toks.len() * vocab];
-                model.forward(&toks, &mut logits, &mut LlamaScratch::default());
-            });
-        }
-    });
-    let tf = 2.0 * tokens as f64 / t.elapsed().as_secs_f64();
+            let mut logits = vec![0.0; toks.len() * vocab];
+            model.forward(&toks, &mut logits, &mut LlamaScratch::default());
+        });
     println!("teacher-forced: {tf:.1} tokens/s");
 
     let steps = tokens.min(64);
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for id in 0..2 {
-            let model = &model;
-            let toks = seq(id);
-            s.spawn(move || {
-                let mut cache = model.new_cache();
-                let mut row = vec![0.0; vocab];
-                let mut scratch = LlamaScratch::default();
-                for &tok in &toks[..steps] {
-                    model.step(&mut [&mut cache], &[tok], &mut row, &mut scratch);
-                }
-            });
-        }
-    });
-    let inc = 2.0 * steps as f64 / t.elapsed().as_secs_f64();
+    let inc = 2.0 * steps as f64
+        / on_two_threads(|id| {
+            let mut cache = model.new_cache();
+            let mut row = vec![0.0; vocab];
+            let mut scratch = LlamaScratch::default();
+            for &tok in &seq(id)[..steps] {
+                model.step(&mut [&mut cache], &[tok], &mut row, &mut scratch);
+            }
+        });
     println!("incremental ({steps} steps): {inc:.1} tokens/s");
 
     let logits: Vec<f32> = (0..vocab).map(|i| ((i * 31 % 977) as f32) * 0.01).collect();
@@ -96,4 +83,16 @@ fn main() {
         "frequency table over {vocab} symbols: {:.1} µs per token",
         per * 1e6
     );
+}
+
+/// Seconds to run `work(0)` and `work(1)` on two threads at once.
+fn on_two_threads(work: impl Fn(usize) + Sync) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for id in 0..2 {
+            let work = &work;
+            s.spawn(move || work(id));
+        }
+    });
+    t.elapsed().as_secs_f64()
 }
