@@ -11,6 +11,7 @@ use clap::Args;
 use lmzip::Model;
 use lmzip_bench::Classic;
 use lmzip_coder::Cdf;
+use lmzip_models::Assembler;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -167,23 +168,24 @@ fn sample_model<M: Model>(
     let symbols = m.symbols();
     let mut state = m.new_state();
     let mut cdf = Cdf::uniform(m.precision(), symbols.alphabet_size())?;
-    for s in lmzip_models::symbolize(symbols, prompt) {
+    for s in lmzip_models::to_symbols(m, prompt) {
         m.predict(&mut state, &mut cdf);
         m.observe(&mut state, s);
     }
-    let mut out = Vec::with_capacity(args.bytes);
-    for _ in 0..args.bytes {
-        let mut byte = 0u32;
-        for _ in 0..symbols.per_byte() {
-            m.predict(&mut state, &mut cdf);
-            let log2: Vec<f64> = (0..symbols.alphabet_size() as u32)
-                .map(|s| f64::from(cdf.frequency(s)).log2())
-                .collect();
-            let s = rng.pick(&log2, args.temperature) as u32;
+    // Symbols until `args.bytes` bytes are out (a token may stand for several; the last one
+    // is cut), skipping tokens that stand for no bytes.
+    let mut assembler = Assembler::new(m);
+    while assembler.len() < args.bytes {
+        m.predict(&mut state, &mut cdf);
+        let log2: Vec<f64> = (0..symbols.alphabet_size() as u32)
+            .map(|s| f64::from(cdf.frequency(s)).log2())
+            .collect();
+        let s = rng.pick(&log2, args.temperature) as u32;
+        if assembler.push(s).is_ok() {
             m.observe(&mut state, s);
-            byte = (byte << symbols.alphabet_size().trailing_zeros()) | s;
         }
-        out.push(byte as u8);
     }
+    let mut out = assembler.into_bytes();
+    out.truncate(args.bytes);
     Ok(out)
 }

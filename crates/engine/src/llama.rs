@@ -53,6 +53,12 @@ pub struct LlamaConfig {
     pub tie_word_embeddings: bool,
     /// The longest sequence the model was trained for (the cache's limit here).
     pub max_position_embeddings: usize,
+    /// The beginning-of-sequence token (a number, or a list whose first entry is used).
+    #[serde(default)]
+    pub bos_token_id: Option<serde_json::Value>,
+    /// The end-of-sequence token (a number or a list), the start token when there is no BOS.
+    #[serde(default)]
+    pub eos_token_id: Option<serde_json::Value>,
 }
 
 fn default_theta() -> f64 {
@@ -66,6 +72,20 @@ const MAX_LAYERS: usize = 1024;
 const MAX_CONTEXT: usize = 1 << 20;
 
 impl LlamaConfig {
+    /// The token every sequence starts from: the BOS token, else the first EOS token (as
+    /// GPT-2-style models start from `<|endoftext|>`), if the config names one in range.
+    pub fn start_token(&self) -> Option<u32> {
+        let first = |v: &Option<serde_json::Value>| match v {
+            Some(serde_json::Value::Array(a)) => a.first().and_then(|x| x.as_u64()),
+            Some(x) => x.as_u64(),
+            None => None,
+        };
+        first(&self.bos_token_id)
+            .or_else(|| first(&self.eos_token_id))
+            .filter(|&t| (t as usize) < self.vocab_size)
+            .map(|t| t as u32)
+    }
+
     /// Key/value heads.
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
@@ -185,6 +205,69 @@ pub struct LlamaScratch {
     out: Vec<f32>,
 }
 
+/// Write a Hugging Face directory (`config.json` from `config_json`, `model.safetensors` in
+/// F32) holding seeded random weights for that config: matrices uniform in `±sqrt(3 / fan_in)`,
+/// embeddings in `±1`, norms near 1. For tests and benchmarks; returns the model's SHA-256.
+pub fn write_random(
+    dir: &Path,
+    config_json: &str,
+    seed: u64,
+) -> Result<[u8; 32], crate::file::Error> {
+    let path = dir.join("config.json");
+    let config: LlamaConfig = serde_json::from_str(config_json)
+        .map_err(|e| crate::file::Error::Invalid(path.clone(), e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| crate::file::Error::Invalid(path.clone(), e))?;
+    let mut state = seed;
+    let mut next = move || {
+        // SplitMix64 to a uniform value in [-1, 1).
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = config
+        .tensor_shapes()
+        .into_iter()
+        .map(|(name, shape)| {
+            let scale = match shape.as_slice() {
+                [_] => 0.0,
+                [_, fan_in] if !name.contains("embed") => (3.0 / *fan_in as f32).sqrt(),
+                _ => 1.0,
+            };
+            let bytes = (0..shape.iter().product::<usize>())
+                .flat_map(|_| {
+                    let x = next();
+                    let v = if scale == 0.0 {
+                        1.0 + 0.1 * x
+                    } else {
+                        scale * x
+                    };
+                    v.to_le_bytes()
+                })
+                .collect();
+            (name, shape, bytes)
+        })
+        .collect();
+    let views = tensors.iter().map(|(name, shape, data)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                .expect("BUG: shape matches data");
+        (name.as_str(), view)
+    });
+    let weights = safetensors::serialize(views, None)
+        .map_err(|e| crate::file::Error::Invalid(dir.join("model.safetensors"), e.to_string()))?;
+    let io = |file: &str, e| crate::file::Error::Io(dir.join(file), e);
+    std::fs::create_dir_all(dir).map_err(|e| io("", e))?;
+    std::fs::write(&path, config_json).map_err(|e| io("config.json", e))?;
+    std::fs::write(dir.join("model.safetensors"), &weights)
+        .map_err(|e| io("model.safetensors", e))?;
+    Ok(crate::file::model_sha256(config_json.as_bytes(), &weights))
+}
+
 /// `rows × cols` (row-major) transposed.
 fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0.0; m.len()];
@@ -253,19 +336,22 @@ impl Llama {
         }
     }
 
-    /// Load a Hugging Face model directory (`config.json`, `model.safetensors`).
-    pub fn load(dir: &Path) -> Result<Llama, crate::file::Error> {
+    /// Load a Hugging Face model directory (`config.json`, `model.safetensors`); also returns
+    /// the SHA-256 of the two files ([`crate::file::model_sha256`]), the model's identity.
+    pub fn load(dir: &Path) -> Result<(Llama, [u8; 32]), crate::file::Error> {
         let invalid = |file: &str, why: String| crate::file::Error::Invalid(dir.join(file), why);
         let read = |file: &str| {
             std::fs::read(dir.join(file)).map_err(|e| crate::file::Error::Io(dir.join(file), e))
         };
-        let config: LlamaConfig = serde_json::from_slice(&read("config.json")?)
+        let config_bytes = read("config.json")?;
+        let config: LlamaConfig = serde_json::from_slice(&config_bytes)
             .map_err(|e| invalid("config.json", e.to_string()))?;
         config.validate().map_err(|e| invalid("config.json", e))?;
         let bytes = read("model.safetensors")?;
         let tensors = crate::file::read_tensors(&bytes, &config.tensor_shapes(), false)
             .map_err(|e| invalid("model.safetensors", e))?;
-        Ok(Llama::new(config, tensors))
+        let sha256 = crate::file::model_sha256(&config_bytes, &bytes);
+        Ok((Llama::new(config, tensors), sha256))
     }
 
     /// The same model running another kernel version (for tests and benchmarks).
@@ -282,6 +368,12 @@ impl Llama {
     /// An empty cache for one sequence of up to `max_position_embeddings` tokens.
     pub fn new_cache(&self) -> Cache {
         self.cache_for(self.config.max_position_embeddings)
+    }
+
+    /// An empty cache for one sequence of up to `positions` tokens (a shorter context than the
+    /// model's saves memory).
+    pub fn new_cache_with(&self, positions: usize) -> Cache {
+        self.cache_for(positions.min(self.config.max_position_embeddings))
     }
 
     fn cache_for(&self, positions: usize) -> Cache {

@@ -89,7 +89,7 @@ fn incremental_and_batched_equal_teacher_forced() {
     for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
         let dir = tempfile::tempdir().unwrap();
         write_model(dir.path(), tied, theta);
-        let m = Llama::load(dir.path()).unwrap();
+        let (m, _) = Llama::load(dir.path()).unwrap();
         let seqs: Vec<Vec<u32>> = (0..3).map(|s| tokens(70 + 9 * s, s as u64)).collect();
         let full: Vec<Vec<f32>> = seqs.iter().map(|t| teacher_forced(&m, t)).collect();
         // One at a time.
@@ -262,7 +262,7 @@ fn agrees_with_a_plain_f64_implementation() {
     for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
         let dir = tempfile::tempdir().unwrap();
         let tensors = write_model(dir.path(), tied, theta);
-        let m = Llama::load(dir.path()).unwrap();
+        let (m, _) = Llama::load(dir.path()).unwrap();
         let toks = tokens(40, 9);
         let ours = teacher_forced(&m, &toks);
         let exact = reference(&tensors, tied, theta, &toks);
@@ -311,7 +311,7 @@ fn logits_are_pinned_across_machines() {
     use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
     write_model(dir.path(), false, 10_000.0);
-    let m = Llama::load(dir.path()).unwrap();
+    let (m, _) = Llama::load(dir.path()).unwrap();
     let mut h = Sha256::new();
     for x in teacher_forced(&m, &tokens(90, 3)) {
         h.update(x.to_bits().to_le_bytes());

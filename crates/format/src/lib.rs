@@ -14,6 +14,7 @@
 //!     original_len: Some(6),
 //!     model_name: "baseline".into(),
 //!     model_sha256: None,
+//!     tokenizer_sha256: None,
 //! };
 //! let mut archive = Vec::new();
 //! header.write(&mut archive).unwrap();
@@ -123,7 +124,13 @@ pub struct Header {
     pub model_name: String,
     /// The SHA-256 of the model's weights; `None` for a model without weights.
     pub model_sha256: Option<[u8; 32]>,
+    /// The SHA-256 of the model's tokenizer, for a token-level model (header flag
+    /// [`FLAG_TOKENIZER`]).
+    pub tokenizer_sha256: Option<[u8; 32]>,
 }
+
+/// Header flag: a tokenizer SHA-256 follows the model hash.
+pub const FLAG_TOKENIZER: u8 = 0x01;
 
 impl Header {
     /// Write the header.
@@ -137,7 +144,11 @@ impl Header {
         let mut b = Vec::with_capacity(64 + MAX_MODEL_NAME_LEN);
         b.extend_from_slice(&MAGIC);
         b.push(FORMAT_VERSION);
-        b.push(0); // flags
+        b.push(if self.tokenizer_sha256.is_some() {
+            FLAG_TOKENIZER
+        } else {
+            0
+        });
         b.extend_from_slice(&self.numerics_version.to_le_bytes());
         b.extend_from_slice(&self.chunk_size.to_le_bytes());
         b.extend_from_slice(&self.original_len.unwrap_or(u64::MAX).to_le_bytes());
@@ -149,6 +160,9 @@ impl Header {
                 b.extend_from_slice(h);
             }
             None => b.push(0),
+        }
+        if let Some(h) = &self.tokenizer_sha256 {
+            b.extend_from_slice(h);
         }
         let crc = crc32c(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -179,7 +193,7 @@ impl Header {
                 fixed[8]
             )));
         }
-        if fixed[9] != 0 {
+        if fixed[9] & !FLAG_TOKENIZER != 0 {
             return Err(Error::Unsupported(format!(
                 "header flags {:#04x}",
                 fixed[9]
@@ -207,12 +221,22 @@ impl Header {
             }
             n => return Err(Error::Corrupt(format!("model hash of {n} bytes"))),
         };
+        let tokenizer_sha = if fixed[9] & FLAG_TOKENIZER != 0 {
+            let mut h = [0u8; 32];
+            r.read_exact(&mut h)?;
+            Some(h)
+        } else {
+            None
+        };
         let mut crc_bytes = [0u8; 4];
         r.read_exact(&mut crc_bytes)?;
         let mut crc = crc32c(&fixed);
         crc = crc32c_append(crc, &name);
         crc = crc32c_append(crc, &[hash_len]);
         if let Some(h) = &sha {
+            crc = crc32c_append(crc, h);
+        }
+        if let Some(h) = &tokenizer_sha {
             crc = crc32c_append(crc, h);
         }
         if crc != u32::from_le_bytes(crc_bytes) {
@@ -226,12 +250,16 @@ impl Header {
             original_len: (original_len != u64::MAX).then_some(original_len),
             model_name,
             model_sha256: sha,
+            tokenizer_sha256: tokenizer_sha,
         })
     }
 
     /// The header's size in bytes when written.
     pub fn encoded_len(&self) -> usize {
-        8 + 17 + self.model_name.len() + 1 + if self.model_sha256.is_some() { 32 } else { 0 } + 4
+        let hashes = 32
+            * (usize::from(self.model_sha256.is_some())
+                + usize::from(self.tokenizer_sha256.is_some()));
+        8 + 17 + self.model_name.len() + 1 + hashes + 4
     }
 }
 
@@ -433,31 +461,44 @@ mod tests {
             original_len: None,
             model_name: "m".into(),
             model_sha256: Some([7; 32]),
+            tokenizer_sha256: None,
+        }
+    }
+
+    fn token_header() -> Header {
+        Header {
+            tokenizer_sha256: Some([9; 32]),
+            ..header()
         }
     }
 
     #[test]
     fn header_round_trip_and_len() {
-        let h = header();
-        let mut b = Vec::new();
-        h.write(&mut b).unwrap();
-        assert_eq!(b.len(), h.encoded_len());
-        assert_eq!(Header::read(&mut &b[..]).unwrap(), h);
+        for h in [header(), token_header()] {
+            let mut b = Vec::new();
+            h.write(&mut b).unwrap();
+            assert_eq!(b.len(), h.encoded_len());
+            assert_eq!(Header::read(&mut &b[..]).unwrap(), h);
+        }
     }
 
     #[test]
     fn header_corruption_is_detected() {
         let mut b = Vec::new();
         header().write(&mut b).unwrap();
-        for i in 0..b.len() {
-            for bit in 0..8 {
-                let mut c = b.clone();
-                c[i] ^= 1 << bit;
-                assert!(Header::read(&mut &c[..]).is_err(), "byte {i} bit {bit}");
+        let mut t = Vec::new();
+        token_header().write(&mut t).unwrap();
+        for b in [b, t] {
+            for i in 0..b.len() {
+                for bit in 0..8 {
+                    let mut c = b.clone();
+                    c[i] ^= 1 << bit;
+                    assert!(Header::read(&mut &c[..]).is_err(), "byte {i} bit {bit}");
+                }
             }
-        }
-        for n in 0..b.len() {
-            assert!(Header::read(&mut &b[..n]).is_err());
+            for n in 0..b.len() {
+                assert!(Header::read(&mut &b[..n]).is_err());
+            }
         }
     }
 

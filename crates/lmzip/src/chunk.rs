@@ -5,7 +5,7 @@
 
 use crate::Error;
 use lmzip_coder::{Cdf, Decoder, Encoder};
-use lmzip_models::{Model, Symbols, symbolize};
+use lmzip_models::{Assembler, Model, to_symbols};
 
 /// Code `data` with `model`, resetting `state` first. Returns the coded bytes.
 pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8> {
@@ -13,7 +13,7 @@ pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8>
     model.prepare(state, data);
     let mut cdf = initial_cdf(model);
     let mut enc = Encoder::new();
-    for symbol in symbolize(model.symbols(), data) {
+    for symbol in to_symbols(model, data) {
         model.predict(state, &mut cdf);
         enc.encode(symbol, &cdf);
         model.observe(state, symbol);
@@ -23,17 +23,29 @@ pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8>
 
 /// The code length, in bits, of each byte of `data` under `model` from a fresh state: −log2 of
 /// the probability the model's integer table gives the true symbol, summed over the byte's
-/// symbols. [`encode`] spends this, plus at most a few bytes per chunk of coder overhead.
+/// symbols (a token's bits are spread evenly over its bytes). [`encode`] spends this, plus at
+/// most a few bytes per chunk of coder overhead.
 pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<f64> {
     model.reset(state);
     model.prepare(state, data);
     let mut cdf = initial_cdf(model);
-    let per = model.symbols().per_byte();
     let mut bits = vec![0.0; data.len()];
-    for (i, symbol) in symbolize(model.symbols(), data).enumerate() {
+    let mut assembler = Assembler::new(model);
+    let mut first = 0;
+    for symbol in to_symbols(model, data) {
         model.predict(state, &mut cdf);
-        bits[i / per] += cdf.cost_bits(symbol);
+        let cost = cdf.cost_bits(symbol);
         model.observe(state, symbol);
+        assembler
+            .push(symbol)
+            .expect("BUG: the encoder's symbols are valid");
+        // The symbol's bytes: those it completed, or the byte it is part of.
+        let end = assembler.len().max(first + 1).min(data.len());
+        let share = cost / (end - first) as f64;
+        for b in &mut bits[first..end] {
+            *b += share;
+        }
+        first = assembler.len();
     }
     bits
 }
@@ -45,39 +57,51 @@ pub fn decode<M: Model>(
     coded: &[u8],
     len: usize,
 ) -> Result<Vec<u8>, Error> {
-    model.reset(state);
-    let mut cdf = initial_cdf(model);
-    let mut dec = Decoder::new(coded);
-    let mut out = Vec::with_capacity(len);
-    match model.symbols() {
-        Symbols::Bytes => {
-            for _ in 0..len {
-                model.predict(state, &mut cdf);
-                let s = dec.decode(&cdf).map_err(undecodable)?;
-                model.observe(state, s);
-                out.push(s as u8);
-            }
-        }
-        Symbols::Bits => {
-            for _ in 0..len {
-                let mut byte = 0u32;
-                for _ in 0..8 {
-                    model.predict(state, &mut cdf);
-                    let s = dec.decode(&cdf).map_err(undecodable)?;
-                    model.observe(state, s);
-                    byte = (byte << 1) | s;
-                }
-                out.push(byte as u8);
-            }
-        }
+    let results = decode_batch(model, std::slice::from_mut(state), &[(coded, len)]);
+    results
+        .into_iter()
+        .next()
+        .expect("BUG: one result per chunk")
+}
+
+/// One chunk being decoded: its coder and the bytes so far.
+struct Pending<'a> {
+    decoder: Decoder<'a>,
+    assembler: Assembler<'a>,
+    len: usize,
+    failed: Option<Error>,
+}
+
+impl Pending<'_> {
+    fn active(&self) -> bool {
+        self.failed.is_none() && self.assembler.len() < self.len
     }
-    dec.finish().map_err(undecodable)?;
-    Ok(out)
+
+    /// Take one decoded symbol; a token running past the chunk's length is corruption.
+    fn take(&mut self, symbol: Result<u32, lmzip_coder::Error>) -> Option<u32> {
+        let symbol = match symbol {
+            Ok(s) => s,
+            Err(e) => {
+                self.failed = Some(undecodable(e));
+                return None;
+            }
+        };
+        if self.assembler.push(symbol).is_err() || self.assembler.len() > self.len {
+            self.failed = Some(Error::Corrupt(
+                "the coded data does not decode to the chunk's length".into(),
+            ));
+            return None;
+        }
+        Some(symbol)
+    }
 }
 
 /// Decode many chunks in lockstep, one coding step for all of them at a time, through
 /// [`Model::predict_batch`]. Result `i` equals [`decode`] of chunk `i`; a chunk that fails to
 /// decode drops out of the batch without disturbing the others.
+///
+/// Each step adds a bit, a byte or a token of at least one byte to every active chunk, so
+/// decoding ends after at most `8 × len` steps whatever the coded bytes are.
 pub fn decode_batch<M: Model>(
     model: &M,
     states: &mut [M::State],
@@ -88,26 +112,29 @@ pub fn decode_batch<M: Model>(
     for state in states.iter_mut() {
         model.reset(state);
     }
-    let per_byte = model.symbols().per_byte();
-    let mut decoders: Vec<Decoder> = chunks.iter().map(|(c, _)| Decoder::new(c)).collect();
-    let mut cdfs = vec![initial_cdf(model); chunks.len()];
-    let mut symbols: Vec<Vec<u32>> = chunks
+    let context = model.max_chunk_len().unwrap_or(usize::MAX);
+    let mut pending: Vec<Pending> = chunks
         .iter()
-        .map(|&(_, len)| Vec::with_capacity(len * per_byte))
+        .map(|&(coded, len)| Pending {
+            decoder: Decoder::new(coded),
+            assembler: Assembler::new(model),
+            len,
+            failed: (len > context).then(|| {
+                Error::Unsupported(format!(
+                    "a chunk of {len} bytes is longer than the model's context of {context}"
+                ))
+            }),
+        })
         .collect();
-    let mut failed: Vec<Option<Error>> = chunks.iter().map(|_| None).collect();
-    let steps = chunks
-        .iter()
-        .map(|&(_, len)| len * per_byte)
-        .max()
-        .unwrap_or(0);
+    let mut cdfs = vec![initial_cdf(model); chunks.len()];
     let mut active: Vec<usize> = Vec::with_capacity(chunks.len());
-    for step in 0..steps {
+    loop {
         // Chunks are ordered arbitrarily: gather those that still have symbols.
         active.clear();
-        active.extend(
-            (0..chunks.len()).filter(|&i| step < chunks[i].1 * per_byte && failed[i].is_none()),
-        );
+        active.extend((0..chunks.len()).filter(|&i| pending[i].active()));
+        if active.is_empty() {
+            break;
+        }
         if active.len() == chunks.len() {
             model.predict_batch(states, &mut cdfs);
         } else {
@@ -116,31 +143,21 @@ pub fn decode_batch<M: Model>(
             }
         }
         for &i in &active {
-            match decoders[i].decode(&cdfs[i]) {
-                Ok(s) => {
-                    model.observe(&mut states[i], s);
-                    symbols[i].push(s);
-                }
-                Err(e) => failed[i] = Some(undecodable(e)),
+            let p = &mut pending[i];
+            let decoded = p.decoder.decode(&cdfs[i]);
+            if let Some(s) = p.take(decoded) {
+                model.observe(&mut states[i], s);
             }
         }
     }
-    decoders
+    pending
         .into_iter()
-        .zip(symbols)
-        .zip(failed)
-        .map(|((dec, syms), failed)| {
-            if let Some(e) = failed {
+        .map(|p| {
+            if let Some(e) = p.failed {
                 return Err(e);
             }
-            dec.finish().map_err(undecodable)?;
-            Ok(match model.symbols() {
-                Symbols::Bytes => syms.into_iter().map(|s| s as u8).collect(),
-                Symbols::Bits => syms
-                    .chunks(8)
-                    .map(|bits| bits.iter().fold(0u32, |b, &s| (b << 1) | s) as u8)
-                    .collect(),
-            })
+            p.decoder.finish().map_err(undecodable)?;
+            Ok(p.assembler.into_bytes())
         })
         .collect()
 }

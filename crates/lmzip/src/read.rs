@@ -50,7 +50,10 @@ impl<R: Read, M: Model> Decoder<R, M> {
             )));
         }
         let id = model.id();
-        if id.name != header.model_name || id.sha256 != header.model_sha256 {
+        if id.name != header.model_name
+            || id.sha256 != header.model_sha256
+            || id.tokenizer_sha256 != header.tokenizer_sha256
+        {
             return Err(Error::ModelMismatch {
                 expected: crate::describe_model(&header.model_name, header.model_sha256.as_ref()),
                 found: crate::describe_model(&id.name, id.sha256.as_ref()),

@@ -79,6 +79,7 @@ impl EncoderBuilder {
             original_len: self.original_len,
             model_name: id.name,
             model_sha256: id.sha256,
+            tokenizer_sha256: id.tokenizer_sha256,
         };
         header.write(&mut w)?;
         let states = (0..self.threads).map(|_| model.new_state()).collect();

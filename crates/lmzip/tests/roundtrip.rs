@@ -239,6 +239,7 @@ impl Model for Renamed {
         ModelId {
             name: "other".into(),
             sha256: Some([1; 32]),
+            tokenizer_sha256: None,
         }
     }
     fn symbols(&self) -> Symbols {

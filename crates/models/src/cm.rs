@@ -92,6 +92,7 @@ impl Model for ContextMixing {
         ModelId {
             name: "baseline".to_string(),
             sha256: None,
+            tokenizer_sha256: None,
         }
     }
 

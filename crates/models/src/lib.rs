@@ -25,10 +25,13 @@
 #![deny(missing_docs)]
 
 mod cm;
+mod llama;
 mod transformer;
 
 pub use cm::ContextMixing;
+pub use llama::{LlamaModel, LlamaState};
 use lmzip_coder::Cdf;
+pub use lmzip_tokens::Tokenizer;
 pub use transformer::{TransformerModel, TransformerState};
 
 /// Names a model, as recorded in an archive header.
@@ -38,6 +41,8 @@ pub struct ModelId {
     pub name: String,
     /// The SHA-256 of the model's weights file, or `None` for a model without weights.
     pub sha256: Option<[u8; 32]>,
+    /// The SHA-256 of the model's tokenizer, for a token-level model.
+    pub tokenizer_sha256: Option<[u8; 32]>,
 }
 
 impl ModelId {
@@ -52,6 +57,9 @@ pub enum Symbols {
     Bytes,
     /// Eight binary symbols per byte, most significant bit first, alphabet 2.
     Bits,
+    /// Tokens of the model's [`Tokenizer`] (alphabet: its [`Tokenizer::symbols`]), each
+    /// standing for one or more bytes.
+    Tokens(usize),
 }
 
 impl Symbols {
@@ -60,25 +68,119 @@ impl Symbols {
         match self {
             Symbols::Bytes => 256,
             Symbols::Bits => 2,
+            Symbols::Tokens(n) => n,
         }
     }
 
-    /// Symbols per byte of input.
-    pub fn per_byte(self) -> usize {
+    /// Symbols per byte of input: 1 or 8, or `None` for tokens (their count depends on the
+    /// bytes).
+    pub fn per_byte(self) -> Option<usize> {
         match self {
-            Symbols::Bytes => 1,
-            Symbols::Bits => 8,
+            Symbols::Bytes => Some(1),
+            Symbols::Bits => Some(8),
+            Symbols::Tokens(_) => None,
         }
     }
 }
 
-/// The coding symbols of `bytes` under `symbols`.
+/// The coding symbols of `bytes` under `symbols`, which must be [`Symbols::Bytes`] or
+/// [`Symbols::Bits`] (tokens need the model's tokenizer: see [`to_symbols`]).
+///
+/// # Panics
+/// On [`Symbols::Tokens`].
 pub fn symbolize(symbols: Symbols, bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    let per = symbols.per_byte();
+    let per = symbols.per_byte().expect("symbolize: bytes or bits only");
     (0..bytes.len() * per).map(move |i| match symbols {
-        Symbols::Bytes => u32::from(bytes[i]),
         Symbols::Bits => u32::from(bytes[i / 8] >> (7 - i % 8)) & 1,
+        _ => u32::from(bytes[i]),
     })
+}
+
+/// The coding symbols of `bytes` for `model`: bytes, bits, or its tokenizer's tokens.
+pub fn to_symbols<M: Model>(model: &M, bytes: &[u8]) -> Vec<u32> {
+    match model.tokenizer() {
+        Some(tokenizer) => tokenizer.encode(bytes),
+        None => symbolize(model.symbols(), bytes).collect(),
+    }
+}
+
+/// The bytes of `symbols` for `model`, or `None` for a token that is never coded.
+pub fn from_symbols<M: Model>(model: &M, symbols: &[u32]) -> Option<Vec<u8>> {
+    let mut assembler = Assembler::new(model);
+    for &s in symbols {
+        assembler.push(s).ok()?;
+    }
+    Some(assembler.into_bytes())
+}
+
+/// Rebuilds bytes from decoded symbols, one symbol at a time (the inverse of [`to_symbols`]).
+#[derive(Debug)]
+pub struct Assembler<'a> {
+    symbols: Symbols,
+    tokenizer: Option<&'a Tokenizer>,
+    bytes: Vec<u8>,
+    bits: u32,
+    pending_bits: u32,
+}
+
+/// A decoded symbol that no encoder produces (a token that stands for no bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidSymbol(pub u32);
+
+impl<'a> Assembler<'a> {
+    /// An empty assembler for `model`'s symbols.
+    pub fn new<M: Model>(model: &'a M) -> Assembler<'a> {
+        Assembler {
+            symbols: model.symbols(),
+            tokenizer: model.tokenizer(),
+            bytes: Vec::new(),
+            bits: 0,
+            pending_bits: 0,
+        }
+    }
+
+    /// Append one symbol.
+    pub fn push(&mut self, symbol: u32) -> Result<(), InvalidSymbol> {
+        match (self.symbols, self.tokenizer) {
+            (Symbols::Bits, _) => {
+                self.bits = (self.bits << 1) | (symbol & 1);
+                self.pending_bits += 1;
+                if self.pending_bits == 8 {
+                    self.bytes.push(self.bits as u8);
+                    (self.bits, self.pending_bits) = (0, 0);
+                }
+            }
+            (Symbols::Tokens(_), Some(tokenizer)) => {
+                let piece = tokenizer.piece(symbol);
+                if piece.is_empty() {
+                    return Err(InvalidSymbol(symbol));
+                }
+                self.bytes.extend_from_slice(piece);
+            }
+            _ => self.bytes.push(symbol as u8),
+        }
+        Ok(())
+    }
+
+    /// The whole bytes assembled so far.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether no whole byte is assembled yet.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The bytes assembled so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The assembled bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 /// A deterministic next-symbol predictor.
@@ -97,6 +199,11 @@ pub trait Model: Send + Sync {
     /// How bytes become coding symbols.
     fn symbols(&self) -> Symbols;
 
+    /// The tokenizer, for a model whose symbols are [`Symbols::Tokens`].
+    fn tokenizer(&self) -> Option<&Tokenizer> {
+        None
+    }
+
     /// The precision of the tables the model produces (their total is `2^precision`).
     fn precision(&self) -> u32;
 
@@ -111,7 +218,8 @@ pub trait Model: Send + Sync {
         None
     }
 
-    /// Called by the encoder after [`Model::reset`] with the whole chunk it is about to code, so
+    /// Called by the encoder after [`Model::reset`] with the whole chunk it is about to code
+    /// (as bytes; a token model tokenizes it as [`to_symbols`] does), so
     /// that the model may score every position at once (teacher forcing). Predictions after
     /// `prepare` must equal those without it: the decoder never calls it.
     fn prepare(&self, state: &mut Self::State, chunk: &[u8]) {
@@ -147,6 +255,9 @@ impl<M: Model + ?Sized> Model for &M {
     }
     fn symbols(&self) -> Symbols {
         (**self).symbols()
+    }
+    fn tokenizer(&self) -> Option<&Tokenizer> {
+        (**self).tokenizer()
     }
     fn precision(&self) -> u32 {
         (**self).precision()
@@ -194,5 +305,6 @@ mod tests {
     fn assert_models_send_sync() {
         _assert_send_sync::<ContextMixing>();
         _assert_send_sync::<TransformerModel>();
+        _assert_send_sync::<LlamaModel>();
     }
 }

@@ -83,6 +83,7 @@ impl Model for TransformerModel {
         ModelId {
             name: self.name.clone(),
             sha256: Some(self.sha256),
+            tokenizer_sha256: None,
         }
     }
 

@@ -1,0 +1,194 @@
+//! Round trips with a token-level LLM: a tiny random-weight Llama-shaped model written here as
+//! a Hugging Face directory, with a byte-level BPE tokenizer trained here. The teacher-forced
+//! encoder and the batched, incremental decoder must agree on every chunk, at every thread
+//! count, for text and for bytes that are not text.
+
+use lmzip::{Error, Model, chunk, read::Decoder, write::EncoderBuilder};
+use lmzip_data::Modality;
+use lmzip_engine::llama::{self, Llama};
+use lmzip_models::LlamaModel;
+use lmzip_tokens::{PieceStyle, Tokenizer};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+const VOCAB: usize = 320;
+
+fn config_json(vocab: usize) -> String {
+    format!(
+        r#"{{"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0, "vocab_size": {vocab}, "tie_word_embeddings": false,
+        "max_position_embeddings": 1024, "bos_token_id": 0, "eos_token_id": [0]}}"#
+    )
+}
+
+fn book() -> PathBuf {
+    Path::new(SHARED).join("text/canterbury/alice29.txt")
+}
+
+/// A tokenizer of at most `VOCAB` tokens trained on a book (id 0: `<|endoftext|>`).
+fn tokenizer_json() -> Vec<u8> {
+    lmzip_tokens::train_byte_level_bpe(&[book()], VOCAB).unwrap()
+}
+
+fn model(dir: &Path, seed: u64) -> LlamaModel {
+    llama::write_random(dir, &config_json(VOCAB), seed).unwrap();
+    let (net, sha) = Llama::load(dir).unwrap();
+    let tokenizer = Tokenizer::from_json(&tokenizer_json(), Some(VOCAB)).unwrap();
+    LlamaModel::new("test-llama", sha, net, tokenizer).unwrap()
+}
+
+fn compress(data: &[u8], m: &LlamaModel, threads: usize) -> Vec<u8> {
+    let mut enc = EncoderBuilder::new()
+        .threads(threads)
+        .chunk_size(512)
+        .original_len(Some(data.len() as u64))
+        .build(Vec::new(), m)
+        .unwrap();
+    std::io::Write::write_all(&mut enc, data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn decompress(archive: &[u8], m: &LlamaModel, threads: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    Decoder::new(archive, m, threads)?
+        .read_to_end(&mut out)
+        .map_err(Error::from)?;
+    Ok(out)
+}
+
+#[test]
+fn archives_round_trip_at_every_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path(), 1);
+    let text = std::fs::read(book()).unwrap()[..3000].to_vec();
+    let mut bytes: Vec<u8> = (0..700u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    bytes.extend_from_slice(&text[..300]);
+    for data in [Vec::new(), b"a".to_vec(), text.clone(), bytes] {
+        let a1 = compress(&data, &m, 1);
+        assert_eq!(compress(&data, &m, 2), a1, "2 threads");
+        assert_eq!(compress(&data, &m, 3), a1, "3 threads");
+        for threads in [1, 2, 3] {
+            assert_eq!(decompress(&a1, &m, threads).unwrap(), data);
+        }
+    }
+    // Random weights still code text below 8 bits a byte: the BPE tokens carry > 1 byte each.
+    let archive = compress(&text, &m, 2);
+    assert!(
+        archive.len() < text.len(),
+        "{} ≥ {}",
+        archive.len(),
+        text.len()
+    );
+}
+
+#[test]
+fn chunks_round_trip_alone_and_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path(), 2);
+    let text = std::fs::read(book()).unwrap();
+    let image = &Path::new(SHARED).join("images");
+    let image = &lmzip_data::list_files(image, Modality::Images).unwrap()[0];
+    let patch = lmzip_data::image_patches(image).unwrap().swap_remove(0);
+    let chunks: Vec<Vec<u8>> = vec![
+        text[..777].to_vec(),
+        patch[..1000].to_vec(),
+        (0..=255).collect(),
+        "naïve café — ünïcödé\u{1F600}".as_bytes().to_vec(),
+        text[5000..5001].to_vec(),
+    ];
+    let mut state = m.new_state();
+    let coded: Vec<Vec<u8>> = chunks
+        .iter()
+        .map(|c| chunk::encode(&m, &mut state, c))
+        .collect();
+    for (c, k) in chunks.iter().zip(&coded) {
+        assert_eq!(chunk::decode(&m, &mut state, k, c.len()).unwrap(), *c);
+        let bits: f64 = chunk::code_lengths(&m, &mut state, c).iter().sum();
+        assert!(
+            (k.len() as f64 * 8.0 - bits).abs() < 40.0,
+            "{} vs {bits}",
+            k.len() * 8
+        );
+    }
+    let mut states: Vec<_> = chunks.iter().map(|_| m.new_state()).collect();
+    let batch: Vec<(&[u8], usize)> = coded
+        .iter()
+        .zip(&chunks)
+        .map(|(k, c)| (&k[..], c.len()))
+        .collect();
+    for (got, c) in chunk::decode_batch(&m, &mut states, &batch)
+        .into_iter()
+        .zip(&chunks)
+    {
+        assert_eq!(got.unwrap(), *c);
+    }
+    // A wrong length (which the record's CRC-32C then catches) ends with an error or with
+    // exactly that many bytes; it never hangs or panics.
+    for (k, c) in coded.iter().zip(&chunks) {
+        for len in [c.len() - 1, c.len() + 1, 3 * c.len()] {
+            if let Ok(out) = chunk::decode(&m, &mut state, k, len) {
+                assert_eq!(out.len(), len);
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_archives_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path(), 3);
+    let text = std::fs::read(book()).unwrap()[..1500].to_vec();
+    let archive = compress(&text, &m, 1);
+    for i in (0..archive.len()).step_by(7) {
+        let mut bad = archive.clone();
+        bad[i] ^= 0x20;
+        assert!(decompress(&bad, &m, 2).is_err(), "byte {i}");
+    }
+    for n in (0..archive.len()).step_by(11) {
+        assert!(decompress(&archive[..n], &m, 1).is_err());
+    }
+    // Same weights, another tokenizer: refused by the header's tokenizer hash.
+    let (net, sha) = Llama::load(dir.path()).unwrap();
+    let other = lmzip_tokens::train_byte_level_bpe(&[book()], VOCAB - 10).unwrap();
+    let other = LlamaModel::new(
+        "test-llama",
+        sha,
+        net,
+        Tokenizer::from_json(&other, Some(VOCAB)).unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        decompress(&archive, &other, 1),
+        Err(Error::ModelMismatch { .. })
+    ));
+}
+
+#[test]
+fn escapes_code_bytes_the_vocabulary_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    llama::write_random(dir.path(), &config_json(64), 4).unwrap();
+    let (net, sha) = Llama::load(dir.path()).unwrap();
+    // 64 pieces: a start token and the letters and digits, so most bytes are escapes.
+    let mut pieces: Vec<Option<String>> = vec![None];
+    pieces.extend(
+        ('a'..='z')
+            .chain('A'..='Z')
+            .chain('0'..='9')
+            .map(|c| Some(c.to_string())),
+    );
+    pieces.push(Some("\u{2581}".into()));
+    let tok = Tokenizer::from_pieces(&pieces, PieceStyle::SentencePiece, 64, b"letters").unwrap();
+    assert_eq!(tok.symbols(), 64 + 256 - 63);
+    let m = LlamaModel::new("letters", sha, net, tok).unwrap();
+    let data: Vec<u8> = (0..=255)
+        .chain(b"Hello World 2026".iter().copied())
+        .collect();
+    let mut state = m.new_state();
+    let coded = chunk::encode(&m, &mut state, &data);
+    assert_eq!(
+        chunk::decode(&m, &mut state, &coded, data.len()).unwrap(),
+        data
+    );
+}
