@@ -33,6 +33,7 @@
 
 pub mod config;
 pub mod file;
+pub mod gguf;
 pub mod kernels;
 pub mod llama;
 pub mod math;

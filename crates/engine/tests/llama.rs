@@ -325,3 +325,59 @@ fn logits_are_pinned_across_machines() {
 
 const PINNED_LLAMA_LOGITS_SHA256: &str =
     "c7970d254e4c6f7a13a2d090d2e304ea438de6e425b5e0c9bfc8222ee9acd4d9";
+
+/// GGUF: the same random model written by `gguf::write_llama` (llama.cpp's tensor names and
+/// query/key row order) loads to the same network as its safetensors directory — bit for bit
+/// in F32, and equal to the dequantized weights in Q8_0.
+#[test]
+fn gguf_loads_the_same_network() {
+    use lmzip_engine::gguf::{self, Gguf, TensorType};
+    let dir = tempfile::tempdir().unwrap();
+    let named = write_model(dir.path(), false, 10_000.0);
+    let (st, _) = Llama::load(dir.path()).unwrap();
+    let mut config: LlamaConfig = serde_json::from_str(&config_json(false, 10_000.0)).unwrap();
+    config.bos_token_id = Some(1.into());
+    let tensors: Vec<Vec<f32>> = named.into_iter().map(|(_, _, v)| v).collect();
+    let toks = tokens(40, 9);
+    let want = teacher_forced(&st, &toks);
+
+    let f32_file = gguf::write_llama(&config, &tensors, TensorType::F32, &[]);
+    let path = dir.path().join("m.gguf");
+    std::fs::write(&path, &f32_file).unwrap();
+    let loaded = gguf::load_llama(&path).unwrap();
+    assert_eq!(loaded.llama.config().start_token(), Some(1));
+    assert_eq!(teacher_forced(&loaded.llama, &toks), want);
+
+    let q8_file = gguf::write_llama(&config, &tensors, TensorType::Q8_0, &[]);
+    let parsed = Gguf::parse(&q8_file).unwrap();
+    let (q_config, q_tensors) = gguf::llama(&parsed, &q8_file).unwrap();
+    let q8 = Llama::new(q_config, q_tensors.clone());
+    let got = teacher_forced(&q8, &toks);
+    // Not the same weights (8-bit), but close, and a network built from the dequantized
+    // tensors is the same network.
+    let max = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(max > 0.0 && max < 0.1, "Q8_0 logits differ by {max}");
+    for (a, b) in q_tensors.iter().zip(&tensors) {
+        let step = b.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() <= step),
+            "within one step"
+        );
+    }
+
+    // Every truncation, and bytes flipped in the header, give errors, never a panic.
+    for n in (0..q8_file.len()).step_by(97) {
+        let cut = &q8_file[..n];
+        let ok = Gguf::parse(cut).and_then(|g| gguf::llama(&g, cut).map(|_| ()));
+        assert!(ok.is_err(), "a file cut at {n} bytes loaded");
+    }
+    for i in 0..400 {
+        let mut bad = q8_file.clone();
+        bad[i] ^= 0xff;
+        let _ = Gguf::parse(&bad).and_then(|g| gguf::llama(&g, &bad).map(|_| ()));
+    }
+}

@@ -192,3 +192,122 @@ fn escapes_code_bytes_the_vocabulary_lacks() {
         data
     );
 }
+
+/// Seeded tensors for `config` (norms near 1, the rest in ±0.3).
+fn random_tensors(config: &llama::LlamaConfig, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = lmzip_data::SplitMix64(seed);
+    config
+        .tensor_shapes()
+        .iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            (0..n)
+                .map(|_| {
+                    let x = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+                    if name.ends_with("norm.weight") {
+                        1.0 + 0.1 * x
+                    } else {
+                        0.3 * x
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// GGUF files with an embedded vocabulary, byte-level BPE (`gpt2`) and SentencePiece
+/// (`llama`), in F32 and Q8_0: loaded by `LlamaModel::load` and round-tripped.
+#[test]
+fn gguf_models_with_embedded_vocabularies_round_trip() {
+    use lmzip_engine::gguf::{TensorType, Value, write_llama};
+    let dir = tempfile::tempdir().unwrap();
+    let config: llama::LlamaConfig = serde_json::from_str(&config_json(VOCAB)).unwrap();
+    let tensors = random_tensors(&config, 5);
+    // gpt2: the trained tokenizer's pieces in id order, and its merges.
+    let json: serde_json::Value = serde_json::from_slice(&tokenizer_json()).unwrap();
+    let mut tokens = vec![String::new(); VOCAB];
+    for (piece, id) in json["model"]["vocab"].as_object().unwrap() {
+        tokens[id.as_u64().unwrap() as usize] = piece.clone();
+    }
+    let types: Vec<Value> = (0..VOCAB)
+        .map(|id| {
+            Value::Int(if id == 0 || tokens[id].is_empty() {
+                3
+            } else {
+                1
+            })
+        })
+        .collect();
+    let merges: Vec<Value> = json["model"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            serde_json::Value::Array(pair) => Value::String(format!(
+                "{} {}",
+                pair[0].as_str().unwrap(),
+                pair[1].as_str().unwrap()
+            )),
+            other => Value::String(other.as_str().unwrap().to_string()),
+        })
+        .collect();
+    let gpt2 = vec![
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|t| Value::String(t.clone())).collect()),
+        ),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types)),
+        ("tokenizer.ggml.merges".into(), Value::Array(merges)),
+    ];
+    // llama: <unk>, <s>, the 256 byte tokens, a few pieces with scores.
+    let mut spm: Vec<(String, i64, f64)> = vec![("<unk>".into(), 2, 0.0), ("<s>".into(), 3, 0.0)];
+    spm.extend((0..=255u32).map(|b| (format!("<0x{b:02X}>"), 6, 0.0)));
+    for (i, p) in [
+        "▁the", "▁and", "▁of", "e", "t", "a", "o", "▁", "th", "he", "in",
+    ]
+    .iter()
+    .enumerate()
+    {
+        spm.push((p.to_string(), 1, -(i as f64)));
+    }
+    let llama_vocab = vec![
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("llama".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(spm.iter().map(|t| Value::String(t.0.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(spm.iter().map(|t| Value::Int(t.1)).collect()),
+        ),
+        (
+            "tokenizer.ggml.scores".into(),
+            Value::Array(spm.iter().map(|t| Value::Float(t.2)).collect()),
+        ),
+    ];
+    let text = std::fs::read(book()).unwrap()[1000..3500].to_vec();
+    let mut mixed = text[..600].to_vec();
+    mixed.extend((0..400u32).map(|i| (i * 97 % 251) as u8));
+    for (vocab, kind, file) in [
+        (&gpt2, TensorType::F32, "gpt2-f32.gguf"),
+        (&gpt2, TensorType::Q8_0, "gpt2-q8.gguf"),
+        (&llama_vocab, TensorType::Q8_0, "spm-q8.gguf"),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, write_llama(&config, &tensors, kind, vocab)).unwrap();
+        let m = LlamaModel::load(&path).unwrap();
+        assert_eq!(m.id().name, file);
+        for data in [&text, &mixed] {
+            let archive = compress(data, &m, 2);
+            assert_eq!(decompress(&archive, &m, 1).unwrap(), *data, "{file}");
+            assert_eq!(decompress(&archive, &m, 3).unwrap(), *data, "{file}");
+        }
+    }
+}

@@ -10,9 +10,11 @@
 use crate::{Model, ModelId, Symbols};
 use lmzip_coder::Cdf;
 use lmzip_engine::Cache;
+use lmzip_engine::gguf::{self, Gguf, Value};
 use lmzip_engine::llama::{Llama, LlamaScratch};
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
 use lmzip_tokens::Tokenizer;
+use std::path::Path;
 
 /// The logit given to escape symbols (bytes the vocabulary has no token for): the coder's
 /// floor frequency of 1.
@@ -84,6 +86,35 @@ impl LlamaModel {
         })
     }
 
+    /// Load a local LLM, named after its file or directory: a GGUF file (`.gguf`, vocabulary
+    /// embedded) or a Hugging Face directory with `config.json`, `model.safetensors` and
+    /// `tokenizer.json`.
+    pub fn load(path: &Path) -> Result<LlamaModel, String> {
+        let name = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| path.display().to_string());
+        let mut cut = name.len().min(ModelId::MAX_NAME_LEN);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let name = &name[..cut];
+        let context = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        if path.is_dir() {
+            let (net, sha256) = Llama::load(path).map_err(|e| e.to_string())?;
+            let json_path = path.join("tokenizer.json");
+            let json = std::fs::read(&json_path).map_err(|e| context(&e))?;
+            let vocab = net.config().vocab_size;
+            let tokenizer = Tokenizer::from_json(&json, Some(vocab)).map_err(|e| context(&e))?;
+            return LlamaModel::new(name, sha256, net, tokenizer).map_err(|e| context(&e));
+        }
+        let loaded = gguf::load_llama(path).map_err(|e| e.to_string())?;
+        let tokenizer = gguf_tokenizer(&loaded.gguf, loaded.llama.config().vocab_size)
+            .map_err(|e| context(&e))?;
+        LlamaModel::new(name, loaded.sha256, loaded.llama, tokenizer).map_err(|e| context(&e))
+    }
+
     /// The same model with a context (longest chunk, cache positions) of `context`, at most the
     /// model's `max_position_embeddings`.
     pub fn with_context(mut self, context: usize) -> LlamaModel {
@@ -121,6 +152,43 @@ impl LlamaModel {
         cdf.set_frequencies(FREQUENCY_BITS, freqs)
             .expect("BUG: quantized tables are valid");
     }
+}
+
+/// The tokenizer a GGUF file embeds (`tokenizer.ggml.*`).
+fn gguf_tokenizer(file: &Gguf, model_vocab: usize) -> Result<Tokenizer, String> {
+    let array = |key: &str| {
+        file.get(&format!("tokenizer.ggml.{key}"))
+            .and_then(Value::as_array)
+            .unwrap_or(&[])
+    };
+    let strings = |key: &str| -> Vec<String> {
+        array(key)
+            .iter()
+            .map(|v| v.as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let kind = file
+        .get("tokenizer.ggml.model")
+        .and_then(Value::as_str)
+        .ok_or("the GGUF file embeds no tokenizer (tokenizer.ggml.model)")?;
+    let tokens = strings("tokens");
+    let types: Vec<i64> = array("token_type")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(1.0) as i64)
+        .collect();
+    let scores: Vec<f64> = array("scores")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(0.0))
+        .collect();
+    Tokenizer::from_gguf_vocabulary(
+        kind,
+        &tokens,
+        &types,
+        &scores,
+        &strings("merges"),
+        model_vocab,
+    )
+    .map_err(|e| e.to_string())
 }
 
 impl Model for LlamaModel {

@@ -197,6 +197,72 @@ impl Tokenizer {
         Tokenizer::build(bytes, model_vocab.unwrap_or(size), Some(canonical), json)
     }
 
+    /// A tokenizer from the vocabulary a GGUF file embeds: `model` is its
+    /// `tokenizer.ggml.model` (`gpt2`: byte-level BPE with `merges`; `llama`: SentencePiece,
+    /// cut by a Unigram model over `scores`), `tokens` its pieces, `types` their kinds (2
+    /// unknown, 3 control and 5 unused are never coded). The equivalent `tokenizer.json` is
+    /// built and used as for [`Tokenizer::from_json`]; its bytes are the tokenizer's identity.
+    pub fn from_gguf_vocabulary(
+        model: &str,
+        tokens: &[String],
+        types: &[i64],
+        scores: &[f64],
+        merges: &[String],
+        model_vocab: usize,
+    ) -> Result<Tokenizer, Error> {
+        use serde_json::json;
+        let never_coded = |id: usize| matches!(types.get(id), Some(2 | 3 | 5));
+        let added: Vec<serde_json::Value> = (0..tokens.len())
+            .filter(|&id| never_coded(id))
+            .map(|id| {
+                json!({"id": id, "content": tokens[id], "single_word": false, "lstrip": false,
+                       "rstrip": false, "normalized": false, "special": true})
+            })
+            .collect();
+        let json = match model {
+            "gpt2" => {
+                let vocab: serde_json::Map<String, serde_json::Value> = tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(id, t)| (t.clone(), json!(id)))
+                    .collect();
+                let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false,
+                                        "trim_offsets": true, "use_regex": true});
+                json!({"version": "1.0", "added_tokens": added, "normalizer": null,
+                       "pre_tokenizer": byte_level, "post_processor": null, "decoder": byte_level,
+                       "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                                 "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                                 "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                                 "vocab": vocab, "merges": merges}})
+            }
+            "llama" => {
+                let vocab: Vec<serde_json::Value> = tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(id, t)| json!([t, scores.get(id).copied().unwrap_or(0.0)]))
+                    .collect();
+                let unk = (0..tokens.len()).find(|&id| types.get(id) == Some(&2));
+                json!({"version": "1.0", "added_tokens": added,
+                       "normalizer": {"type": "Sequence", "normalizers": [
+                           {"type": "Prepend", "prepend": "\u{2581}"},
+                           {"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}]},
+                       "pre_tokenizer": null, "post_processor": null,
+                       "decoder": {"type": "Sequence", "decoders": [
+                           {"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "},
+                           {"type": "ByteFallback"}, {"type": "Fuse"}]},
+                       "model": {"type": "Unigram", "unk_id": unk, "vocab": vocab,
+                                 "byte_fallback": true}})
+            }
+            other => {
+                return Err(Error::Parse(format!(
+                    "GGUF tokenizer model '{other}' (gpt2 and llama are read)"
+                )));
+            }
+        };
+        let bytes = serde_json::to_vec(&json).map_err(|e| Error::Parse(e.to_string()))?;
+        Tokenizer::from_json(&bytes, Some(model_vocab))
+    }
+
     fn build(
         bytes: Vec<Option<Vec<u8>>>,
         model_vocab: usize,

@@ -1,0 +1,809 @@
+//! GGUF, llama.cpp's model file: metadata, vocabulary and tensors in one file.
+//!
+//! [`Gguf::parse`] reads the header, the metadata and the tensor table of a GGUF file (version
+//! 2 or 3) with every count and offset checked against the file's size; [`Gguf::tensor`]
+//! dequantizes one tensor to f32 (types F32, F16, BF16, Q8_0, Q4_K and Q6_K — Q4_K_M files mix
+//! the last two). Dequantization is plain scalar IEEE arithmetic done once at load, so the
+//! weights, and therefore the engine's logits, are the same on every CPU.
+//!
+//! [`llama`] maps a `llama`-architecture file to a [`LlamaConfig`] and the tensors in
+//! [`LlamaConfig::tensor_shapes`] order, undoing the row order that llama.cpp's converter gives
+//! the query and key projections (its rotary pairs are adjacent, Hugging Face's are half a head
+//! apart). [`write_llama`] is the converse (Hugging Face tensors to GGUF), for tests and tools.
+
+use crate::file::f16_to_f32;
+use crate::llama::{Llama, LlamaConfig};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// GGUF's magic, `GGUF` read as a little-endian u32.
+const MAGIC: u32 = 0x4655_4747;
+/// Nesting limit for array values (GGUF allows arrays of arrays).
+const MAX_DEPTH: usize = 4;
+/// The most elements one tensor may have (guards memory: 16 G f32 values).
+const MAX_ELEMENTS: u64 = 1 << 34;
+
+/// A metadata value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Any unsigned integer type.
+    Uint(u64),
+    /// Any signed integer type.
+    Int(i64),
+    /// f32 or f64.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A UTF-8 string.
+    String(String),
+    /// An array of values.
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// The value as a non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Value::Uint(v) => Some(v),
+            Value::Int(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Float(v) => Some(v),
+            Value::Uint(v) => Some(v as f64),
+            Value::Int(v) => Some(v as f64),
+            _ => None,
+        }
+    }
+
+    /// The value as a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an array.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// How a tensor's elements are stored (the `ggml_type` values this reader knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorType {
+    /// 32-bit floats.
+    F32,
+    /// 16-bit IEEE floats.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// Blocks of 32: an f16 scale and 32 signed bytes.
+    Q8_0,
+    /// Super-blocks of 256: 4-bit values, 6-bit scales and minimums per 32.
+    Q4K,
+    /// Super-blocks of 256: 6-bit values, 8-bit scales per 16.
+    Q6K,
+}
+
+impl TensorType {
+    fn from_code(code: u32) -> Option<TensorType> {
+        Some(match code {
+            0 => TensorType::F32,
+            1 => TensorType::F16,
+            8 => TensorType::Q8_0,
+            12 => TensorType::Q4K,
+            14 => TensorType::Q6K,
+            30 => TensorType::Bf16,
+            _ => return None,
+        })
+    }
+
+    fn code(self) -> u32 {
+        match self {
+            TensorType::F32 => 0,
+            TensorType::F16 => 1,
+            TensorType::Q8_0 => 8,
+            TensorType::Q4K => 12,
+            TensorType::Q6K => 14,
+            TensorType::Bf16 => 30,
+        }
+    }
+
+    /// Elements per block and bytes per block.
+    fn block(self) -> (u64, u64) {
+        match self {
+            TensorType::F32 => (1, 4),
+            TensorType::F16 | TensorType::Bf16 => (1, 2),
+            TensorType::Q8_0 => (32, 34),
+            TensorType::Q4K => (256, 144),
+            TensorType::Q6K => (256, 210),
+        }
+    }
+}
+
+/// One entry of the tensor table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    /// The tensor's name.
+    pub name: String,
+    /// Its shape, row-major (GGUF lists dimensions fastest first; this is reversed).
+    pub shape: Vec<usize>,
+    /// The ggml type code.
+    pub type_code: u32,
+    offset: u64,
+}
+
+/// A parsed GGUF file: metadata and tensor table (the tensors stay in the file's bytes).
+#[derive(Debug, Clone)]
+pub struct Gguf {
+    /// The metadata, in file order.
+    pub metadata: Vec<(String, Value)>,
+    /// The tensor table.
+    pub tensors: Vec<TensorInfo>,
+    data_start: usize,
+}
+
+/// A bounds-checked cursor.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
+        let left = (self.bytes.len() - self.pos) as u64;
+        if n > left {
+            return Err("the file ends inside its header".into());
+        }
+        let s = &self.bytes[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    fn string(&mut self) -> Result<String, String> {
+        let n = self.u64()?;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "a string is not UTF-8".into())
+    }
+    fn value(&mut self, kind: u32, depth: usize) -> Result<Value, String> {
+        let mut int = |n: u64, signed: bool| -> Result<Value, String> {
+            let b = self.take(n)?;
+            let mut raw = [0u8; 8];
+            raw[..b.len()].copy_from_slice(b);
+            let v = u64::from_le_bytes(raw);
+            Ok(if signed {
+                let shift = 64 - 8 * n as u32;
+                Value::Int(((v << shift) as i64) >> shift)
+            } else {
+                Value::Uint(v)
+            })
+        };
+        Ok(match kind {
+            0 => int(1, false)?,
+            1 => int(1, true)?,
+            2 => int(2, false)?,
+            3 => int(2, true)?,
+            4 => int(4, false)?,
+            5 => int(4, true)?,
+            10 => int(8, false)?,
+            11 => int(8, true)?,
+            6 => Value::Float(f64::from(f32::from_bits(self.u32()?))),
+            12 => Value::Float(f64::from_bits(self.u64()?)),
+            7 => Value::Bool(self.take(1)?[0] != 0),
+            8 => Value::String(self.string()?),
+            9 => {
+                if depth >= MAX_DEPTH {
+                    return Err("arrays nested too deeply".into());
+                }
+                let inner = self.u32()?;
+                let n = self.u64()?;
+                // Every element takes at least one byte: a count past the file is a lie.
+                if n > (self.bytes.len() - self.pos) as u64 {
+                    return Err("an array is longer than the file".into());
+                }
+                let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
+                for _ in 0..n {
+                    items.push(self.value(inner, depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            other => return Err(format!("unknown metadata type {other}")),
+        })
+    }
+}
+
+impl Gguf {
+    /// Parse the header, metadata and tensor table of a GGUF file.
+    pub fn parse(bytes: &[u8]) -> Result<Gguf, String> {
+        let mut r = Reader { bytes, pos: 0 };
+        if bytes.len() < 4 || r.u32()? != MAGIC {
+            return Err("not a GGUF file (bad magic)".into());
+        }
+        let version = r.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(format!("GGUF version {version} (2 and 3 are read)"));
+        }
+        let tensor_count = r.u64()?;
+        let kv_count = r.u64()?;
+        if tensor_count > bytes.len() as u64 || kv_count > bytes.len() as u64 {
+            return Err("counts larger than the file".into());
+        }
+        let mut metadata = Vec::with_capacity(kv_count.min(1 << 10) as usize);
+        for _ in 0..kv_count {
+            let key = r.string()?;
+            let kind = r.u32()?;
+            metadata.push((key, r.value(kind, 0)?));
+        }
+        let mut tensors = Vec::with_capacity(tensor_count.min(1 << 12) as usize);
+        for _ in 0..tensor_count {
+            let name = r.string()?;
+            let n_dims = r.u32()?;
+            if !(1..=4).contains(&n_dims) {
+                return Err(format!("tensor '{name}' has {n_dims} dimensions"));
+            }
+            let mut dims = Vec::with_capacity(n_dims as usize);
+            for _ in 0..n_dims {
+                dims.push(r.u64()?);
+            }
+            let count = dims
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .filter(|&n| n <= MAX_ELEMENTS)
+                .ok_or_else(|| format!("tensor '{name}' is too large"))?;
+            let _ = count;
+            let type_code = r.u32()?;
+            let offset = r.u64()?;
+            let shape = dims.iter().rev().map(|&d| d as usize).collect();
+            tensors.push(TensorInfo {
+                name,
+                shape,
+                type_code,
+                offset,
+            });
+        }
+        let alignment = metadata
+            .iter()
+            .find(|(k, _)| k == "general.alignment")
+            .and_then(|(_, v)| v.as_u64())
+            .unwrap_or(32);
+        if alignment == 0 || !alignment.is_power_of_two() || alignment > 1 << 20 {
+            return Err(format!("alignment {alignment}"));
+        }
+        let data_start = (r.pos as u64).next_multiple_of(alignment);
+        if data_start > bytes.len() as u64 {
+            return Err("the file ends before its tensor data".into());
+        }
+        Ok(Gguf {
+            metadata,
+            tensors,
+            data_start: data_start as usize,
+        })
+    }
+
+    /// The metadata value under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The tensor called `name`, dequantized to f32, with its row-major shape; `None` when the
+    /// file has no such tensor. `bytes` must be the file [`Gguf::parse`] read.
+    pub fn tensor(
+        &self,
+        bytes: &[u8],
+        name: &str,
+    ) -> Option<Result<(Vec<usize>, Vec<f32>), String>> {
+        let info = self.tensors.iter().find(|t| t.name == name)?;
+        Some(self.read(bytes, info))
+    }
+
+    fn read(&self, bytes: &[u8], info: &TensorInfo) -> Result<(Vec<usize>, Vec<f32>), String> {
+        let name = &info.name;
+        let kind = TensorType::from_code(info.type_code).ok_or_else(|| {
+            format!(
+                "tensor '{name}' has ggml type {}; F32, F16, BF16, Q8_0, Q4_K or Q6_K are read",
+                info.type_code
+            )
+        })?;
+        let n: u64 = info.shape.iter().map(|&d| d as u64).product();
+        let (per_block, block_bytes) = kind.block();
+        if !n.is_multiple_of(per_block) {
+            return Err(format!("tensor '{name}' is not a whole number of blocks"));
+        }
+        let size = n / per_block * block_bytes;
+        let start = (self.data_start as u64).checked_add(info.offset);
+        let end = start.and_then(|s| s.checked_add(size));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(format!("tensor '{name}' lies outside the file"));
+        };
+        if end > bytes.len() as u64 {
+            return Err(format!("tensor '{name}' lies outside the file"));
+        }
+        let data = &bytes[start as usize..end as usize];
+        let mut out = Vec::with_capacity(n as usize);
+        match kind {
+            TensorType::F32 => out.extend(
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4"))),
+            ),
+            TensorType::F16 => out.extend(
+                data.chunks_exact(2)
+                    .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))),
+            ),
+            TensorType::Bf16 => out.extend(
+                data.chunks_exact(2)
+                    .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
+            ),
+            TensorType::Q8_0 => data
+                .chunks_exact(34)
+                .for_each(|b| dequantize_q8_0(b, &mut out)),
+            TensorType::Q4K => data
+                .chunks_exact(144)
+                .for_each(|b| dequantize_q4_k(b, &mut out)),
+            TensorType::Q6K => data
+                .chunks_exact(210)
+                .for_each(|b| dequantize_q6_k(b, &mut out)),
+        }
+        if out.iter().any(|v| !v.is_finite()) {
+            return Err(format!("tensor '{name}' holds a value that is not finite"));
+        }
+        Ok((info.shape.clone(), out))
+    }
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// Q8_0: `d` (f16), then 32 × i8; value = d · q.
+fn dequantize_q8_0(block: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(block, 0);
+    out.extend(block[2..34].iter().map(|&q| d * f32::from(q as i8)));
+}
+
+/// The 6-bit scale and minimum of sub-block `j` (0..8) of a Q4_K super-block.
+fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
+    let (sc, m) = if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    };
+    (f32::from(sc), f32::from(m))
+}
+
+/// Q4_K: `d`, `dmin` (f16), 12 bytes of packed 6-bit scales/minimums, 128 bytes of nibbles;
+/// in each 64 values, the low nibbles of 32 bytes then their high nibbles, value =
+/// d·scale · q − dmin·min (as llama.cpp's `dequantize_row_q4_K`).
+fn dequantize_q4_k(block: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+    let scales = &block[4..16];
+    let qs = &block[16..144];
+    for (i, q) in qs.chunks_exact(32).enumerate() {
+        let (s1, m1) = scale_min_k4(2 * i, scales);
+        let (s2, m2) = scale_min_k4(2 * i + 1, scales);
+        let (d1, m1, d2, m2) = (d * s1, dmin * m1, d * s2, dmin * m2);
+        out.extend(q.iter().map(|&b| d1 * f32::from(b & 0xF) - m1));
+        out.extend(q.iter().map(|&b| d2 * f32::from(b >> 4) - m2));
+    }
+}
+
+/// Q6_K: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 signed scales, `d` (f16); value
+/// = d · scale · (q − 32) (as llama.cpp's `dequantize_row_q6_K`).
+fn dequantize_q6_k(block: &[u8], out: &mut Vec<f32>) {
+    let (ql, qh, sc) = (&block[..128], &block[128..192], &block[192..208]);
+    let d = f16_at(block, 208);
+    let mut y = [0.0f32; 256];
+    for half in 0..2 {
+        let (ql, qh, sc) = (&ql[64 * half..], &qh[32 * half..], &sc[8 * half..]);
+        let y = &mut y[128 * half..];
+        for l in 0..32 {
+            let is = l / 16;
+            let q =
+                |low: u8, shift: u32| f32::from((low | (((qh[l] >> shift) & 3) << 4)) as i8 - 32);
+            let s = |k: usize| d * f32::from(sc[is + k] as i8);
+            y[l] = s(0) * q(ql[l] & 0xF, 0);
+            y[l + 32] = s(2) * q(ql[l + 32] & 0xF, 2);
+            y[l + 64] = s(4) * q(ql[l] >> 4, 4);
+            y[l + 96] = s(6) * q(ql[l + 32] >> 4, 6);
+        }
+    }
+    out.extend_from_slice(&y);
+}
+
+/// Q8_0 blocks of `values` (a multiple of 32): per block `d = max|v| / 127` (as f16) and
+/// `q = round(v / d)`, as llama.cpp's `quantize_row_q8_0`.
+pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
+    assert!(values.len().is_multiple_of(32), "Q8_0 needs blocks of 32");
+    let mut out = Vec::with_capacity(values.len() / 32 * 34);
+    for block in values.chunks_exact(32) {
+        let amax = block.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let d = amax / 127.0;
+        let inv = if d == 0.0 { 0.0 } else { 1.0 / d };
+        out.extend_from_slice(&half::f16::from_f32(d).to_bits().to_le_bytes());
+        out.extend(block.iter().map(|v| (v * inv).round() as i8 as u8));
+    }
+    out
+}
+
+/// The GGUF name of a Hugging Face tensor of the Llama architecture.
+fn gguf_name(hf: &str) -> String {
+    let simple = [
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("lm_head.weight", "output.weight"),
+    ];
+    if let Some((_, g)) = simple.iter().find(|(h, _)| *h == hf) {
+        return g.to_string();
+    }
+    let rest = hf.strip_prefix("model.layers.").expect("a layer tensor");
+    let (layer, part) = rest.split_once('.').expect("layer.part");
+    let part = match part {
+        "input_layernorm.weight" => "attn_norm.weight",
+        "self_attn.q_proj.weight" => "attn_q.weight",
+        "self_attn.k_proj.weight" => "attn_k.weight",
+        "self_attn.v_proj.weight" => "attn_v.weight",
+        "self_attn.o_proj.weight" => "attn_output.weight",
+        "post_attention_layernorm.weight" => "ffn_norm.weight",
+        "mlp.gate_proj.weight" => "ffn_gate.weight",
+        "mlp.up_proj.weight" => "ffn_up.weight",
+        "mlp.down_proj.weight" => "ffn_down.weight",
+        other => panic!("unknown tensor part {other}"),
+    };
+    format!("blk.{layer}.{part}")
+}
+
+/// Reorder the rows of a query or key projection (`heads × hd` rows of `cols`): llama.cpp's
+/// order (row `2k + j` of a head) to Hugging Face's (row `j·hd/2 + k`), or back.
+fn permute_rows(m: &[f32], heads: usize, hd: usize, cols: usize, to_hf: bool) -> Vec<f32> {
+    let mut out = vec![0.0; m.len()];
+    for h in 0..heads {
+        for k in 0..hd / 2 {
+            for j in 0..2 {
+                let (gguf, hf) = (h * hd + 2 * k + j, h * hd + j * hd / 2 + k);
+                let (from, to) = if to_hf { (gguf, hf) } else { (hf, gguf) };
+                out[to * cols..(to + 1) * cols].copy_from_slice(&m[from * cols..(from + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// The config and tensors ([`LlamaConfig::tensor_shapes`] order) of a `llama`-architecture
+/// GGUF file.
+pub fn llama(gguf: &Gguf, bytes: &[u8]) -> Result<(LlamaConfig, Vec<Vec<f32>>), String> {
+    let arch = gguf
+        .get("general.architecture")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if arch != "llama" {
+        return Err(format!(
+            "architecture '{arch}': only 'llama' (Llama, Mistral, SmolLM…) is supported"
+        ));
+    }
+    let uint = |key: &str| gguf.get(&format!("llama.{key}")).and_then(Value::as_u64);
+    let need = |key: &str| uint(key).ok_or_else(|| format!("metadata 'llama.{key}' is missing"));
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let vocab = uint("vocab_size")
+        .or_else(|| {
+            gguf.get("tokenizer.ggml.tokens")
+                .and_then(Value::as_array)
+                .map(|t| t.len() as u64)
+        })
+        .ok_or("no vocabulary size")?;
+    if let Some(kind) = gguf
+        .get("llama.rope.scaling.type")
+        .and_then(Value::as_str)
+        .filter(|k| *k != "none")
+    {
+        return Err(format!("rope scaling '{kind}' is not supported yet"));
+    }
+    let token = |key: &str| {
+        gguf.get(&format!("tokenizer.ggml.{key}"))
+            .and_then(Value::as_u64)
+            .map(serde_json::Value::from)
+    };
+    let config = LlamaConfig {
+        hidden_size: size(need("embedding_length")?),
+        intermediate_size: size(need("feed_forward_length")?),
+        num_hidden_layers: size(need("block_count")?),
+        num_attention_heads: size(need("attention.head_count")?),
+        num_key_value_heads: uint("attention.head_count_kv").map(size),
+        head_dim: uint("attention.key_length").map(size),
+        rms_norm_eps: gguf
+            .get("llama.attention.layer_norm_rms_epsilon")
+            .and_then(Value::as_f64)
+            .ok_or("metadata 'llama.attention.layer_norm_rms_epsilon' is missing")?
+            as f32,
+        rope_theta: gguf
+            .get("llama.rope.freq_base")
+            .and_then(Value::as_f64)
+            .unwrap_or(10_000.0),
+        rope_scaling: None,
+        vocab_size: size(vocab),
+        tie_word_embeddings: !gguf.tensors.iter().any(|t| t.name == "output.weight"),
+        max_position_embeddings: size(need("context_length")?),
+        bos_token_id: token("bos_token_id"),
+        eos_token_id: token("eos_token_id"),
+    };
+    config.validate()?;
+    let hd = config.head_width();
+    let mut tensors = Vec::new();
+    for (hf, shape) in config.tensor_shapes() {
+        let name = gguf_name(&hf);
+        let (got, mut values) = gguf
+            .tensor(bytes, &name)
+            .ok_or_else(|| format!("tensor '{name}' is missing"))??;
+        if got != shape {
+            return Err(format!(
+                "tensor '{name}' has shape {got:?}, expected {shape:?}"
+            ));
+        }
+        if name.ends_with("attn_q.weight") {
+            values = permute_rows(&values, config.num_attention_heads, hd, shape[1], true);
+        } else if name.ends_with("attn_k.weight") {
+            values = permute_rows(&values, config.kv_heads(), hd, shape[1], true);
+        }
+        tensors.push(values);
+    }
+    Ok((config, tensors))
+}
+
+/// A Llama loaded from a GGUF file.
+#[derive(Debug)]
+pub struct LoadedLlama {
+    /// The network.
+    pub llama: Llama,
+    /// The file's metadata and tensor table (the vocabulary is in the metadata).
+    pub gguf: Gguf,
+    /// The SHA-256 of the whole file, the model's identity.
+    pub sha256: [u8; 32],
+}
+
+/// Load a `llama`-architecture GGUF file.
+pub fn load_llama(path: &Path) -> Result<LoadedLlama, crate::file::Error> {
+    let bytes = std::fs::read(path).map_err(|e| crate::file::Error::Io(path.into(), e))?;
+    let invalid = |why: String| crate::file::Error::Invalid(path.into(), why);
+    let gguf = Gguf::parse(&bytes).map_err(invalid)?;
+    let (config, tensors) = llama(&gguf, &bytes).map_err(invalid)?;
+    Ok(LoadedLlama {
+        llama: Llama::new(config, tensors),
+        gguf,
+        sha256: Sha256::digest(&bytes).into(),
+    })
+}
+
+/// A `llama`-architecture GGUF file (version 3) for `config` and its tensors in
+/// [`LlamaConfig::tensor_shapes`] order: matrices in `matrix_type` (F32 or Q8_0), vectors in
+/// F32, plus `extra` metadata (a vocabulary, for example). The converse of [`llama`].
+pub fn write_llama(
+    config: &LlamaConfig,
+    tensors: &[Vec<f32>],
+    matrix_type: TensorType,
+    extra: &[(String, Value)],
+) -> Vec<u8> {
+    assert!(matches!(matrix_type, TensorType::F32 | TensorType::Q8_0));
+    let u = |v: usize| Value::Uint(v as u64);
+    let mut metadata = vec![
+        (
+            "general.architecture".to_string(),
+            Value::String("llama".into()),
+        ),
+        ("llama.embedding_length".into(), u(config.hidden_size)),
+        (
+            "llama.feed_forward_length".into(),
+            u(config.intermediate_size),
+        ),
+        ("llama.block_count".into(), u(config.num_hidden_layers)),
+        (
+            "llama.attention.head_count".into(),
+            u(config.num_attention_heads),
+        ),
+        ("llama.attention.head_count_kv".into(), u(config.kv_heads())),
+        ("llama.attention.key_length".into(), u(config.head_width())),
+        (
+            "llama.attention.layer_norm_rms_epsilon".into(),
+            Value::Float(f64::from(config.rms_norm_eps)),
+        ),
+        (
+            "llama.rope.freq_base".into(),
+            Value::Float(config.rope_theta),
+        ),
+        (
+            "llama.context_length".into(),
+            u(config.max_position_embeddings),
+        ),
+        ("llama.vocab_size".into(), u(config.vocab_size)),
+    ];
+    if let Some(bos) = config.start_token() {
+        metadata.push((
+            "tokenizer.ggml.bos_token_id".into(),
+            Value::Uint(u64::from(bos)),
+        ));
+    }
+    metadata.extend_from_slice(extra);
+    let hd = config.head_width();
+    let mut table = Vec::new();
+    let mut data: Vec<u8> = Vec::new();
+    for ((hf, shape), values) in config.tensor_shapes().into_iter().zip(tensors) {
+        let name = gguf_name(&hf);
+        let values = if name.ends_with("attn_q.weight") {
+            permute_rows(values, config.num_attention_heads, hd, shape[1], false)
+        } else if name.ends_with("attn_k.weight") {
+            permute_rows(values, config.kv_heads(), hd, shape[1], false)
+        } else {
+            values.clone()
+        };
+        let kind = if shape.len() == 2 && values.len().is_multiple_of(32) {
+            matrix_type
+        } else {
+            TensorType::F32
+        };
+        data.resize(data.len().next_multiple_of(32), 0);
+        let offset = data.len() as u64;
+        match kind {
+            TensorType::Q8_0 => data.extend(quantize_q8_0(&values)),
+            _ => data.extend(values.iter().flat_map(|v| v.to_le_bytes())),
+        }
+        table.push((name, shape, kind, offset));
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(table.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (key, value) in &metadata {
+        put_string(&mut out, key);
+        put_value(&mut out, value, true);
+    }
+    for (name, shape, kind, offset) in &table {
+        put_string(&mut out, name);
+        out.extend_from_slice(&(shape.len() as u32).to_le_bytes());
+        for &d in shape.iter().rev() {
+            out.extend_from_slice(&(d as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&kind.code().to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
+    out.resize(out.len().next_multiple_of(32), 0);
+    out.extend_from_slice(&data);
+    out
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Write a value (with its type code when `typed`): integers as u64/i64, floats as f64.
+fn put_value(out: &mut Vec<u8>, value: &Value, typed: bool) {
+    let code: u32 = match value {
+        Value::Uint(_) => 10,
+        Value::Int(_) => 11,
+        Value::Float(_) => 12,
+        Value::Bool(_) => 7,
+        Value::String(_) => 8,
+        Value::Array(_) => 9,
+    };
+    if typed {
+        out.extend_from_slice(&code.to_le_bytes());
+    }
+    match value {
+        Value::Uint(v) => out.extend_from_slice(&v.to_le_bytes()),
+        Value::Int(v) => out.extend_from_slice(&v.to_le_bytes()),
+        Value::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
+        Value::Bool(v) => out.push(u8::from(*v)),
+        Value::String(s) => put_string(out, s),
+        Value::Array(items) => {
+            let inner: u32 = items.first().map_or(8, |v| match v {
+                Value::Uint(_) => 10,
+                Value::Int(_) => 11,
+                Value::Float(_) => 12,
+                Value::Bool(_) => 7,
+                Value::String(_) => 8,
+                Value::Array(_) => 9,
+            });
+            out.extend_from_slice(&inner.to_le_bytes());
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            for item in items {
+                put_value(out, item, false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q4_k_block_by_hand() {
+        let mut b = vec![0u8; 144];
+        b[0..2].copy_from_slice(&half::f16::from_f32(0.5).to_bits().to_le_bytes()); // d
+        b[2..4].copy_from_slice(&half::f16::from_f32(0.25).to_bits().to_le_bytes()); // dmin
+        // Sub-block 0: scale 2, min 4; sub-block 5 (j >= 4): scale 3 + (1 << 4), min 1 + (2 << 4).
+        b[4] = 2;
+        b[8] = 4;
+        b[4 + 5 + 4] = 3 | (1 << 4);
+        b[4 + 1] |= 1 << 6; // high bits of scale 5 come from s[j - 4] = s[1]
+        b[4 + 5] |= 2 << 6; // high bits of min 5 come from s[j] = s[5]
+        b[16] = 0x7 | (0x9 << 4); // value 0 (low nibble) and value 32 (high nibble)
+        b[16 + 64 + 1] = 0xA << 4; // value 128 + 32 + 1: sub-block 5, high nibble 10
+        let mut out = Vec::new();
+        dequantize_q4_k(&b, &mut out);
+        assert_eq!(out.len(), 256);
+        assert_eq!(out[0], 0.5 * 2.0 * 7.0 - 0.25 * 4.0);
+        // Sub-block 1: scale 0, min 0.
+        assert_eq!(out[32], 0.0);
+        let (scale5, min5) = (3.0 + 16.0, 1.0 + 32.0);
+        assert_eq!(out[128 + 32 + 1], 0.5 * scale5 * 10.0 - 0.25 * min5);
+        assert_eq!(out[128 + 32], -0.25 * min5);
+    }
+
+    #[test]
+    fn q6_k_block_by_hand() {
+        let mut b = vec![0u8; 210];
+        b[208..210].copy_from_slice(&half::f16::from_f32(0.5).to_bits().to_le_bytes());
+        for (i, s) in b[192..208].iter_mut().enumerate() {
+            *s = (i as i8 - 4) as u8;
+        }
+        // Value 0: low nibble 5, high bits 2 -> q = 5 + 32 - 32 = 5, scale index 0 (-4).
+        b[0] = 5;
+        b[128] = 2;
+        // Value 64 + 17 (first half): ql[17] high nibble 0xF, qh[17] bits 4-5 = 3 -> 63 - 32.
+        b[17] = 0xF0;
+        b[128 + 17] = 3 << 4;
+        let mut out = Vec::new();
+        dequantize_q6_k(&b, &mut out);
+        assert_eq!(out[0], 0.5 * -4.0 * 5.0);
+        // l = 17: is = 1; value 64 + l uses scale is + 4 = 5 (value 1).
+        assert_eq!(out[64 + 17], 0.5 * 1.0 * 31.0);
+        // Untouched values are q = -32 times their scale.
+        assert_eq!(out[1], 0.5 * -4.0 * -32.0);
+    }
+
+    #[test]
+    fn q8_0_round_trips_within_half_a_step() {
+        let values: Vec<f32> = (0..64).map(|i| (i as f32 - 20.0) * 0.037).collect();
+        let q = quantize_q8_0(&values);
+        let mut out = Vec::new();
+        q.chunks_exact(34)
+            .for_each(|b| dequantize_q8_0(b, &mut out));
+        for (a, b) in values.iter().zip(&out) {
+            assert!(
+                (a - b).abs() <= 0.5 * 0.037 * 44.0 / 127.0 + 1e-6,
+                "{a} {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        assert!(Gguf::parse(b"").is_err());
+        assert!(Gguf::parse(b"GGUF").is_err());
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC.to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&1u64.to_le_bytes());
+        put_string(&mut b, "k");
+        b.extend_from_slice(&9u32.to_le_bytes()); // array
+        b.extend_from_slice(&8u32.to_le_bytes()); // of strings
+        b.extend_from_slice(&u64::MAX.to_le_bytes()); // claims 2^64 - 1 items
+        assert!(Gguf::parse(&b).is_err());
+    }
+}
