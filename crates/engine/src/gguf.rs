@@ -142,6 +142,9 @@ pub struct TensorInfo {
     offset: u64,
 }
 
+/// A dequantized tensor: its row-major shape and values.
+pub type Tensor = (Vec<usize>, Vec<f32>);
+
 /// A parsed GGUF file: metadata and tensor table (the tensors stay in the file's bytes).
 #[derive(Debug, Clone)]
 pub struct Gguf {
@@ -304,12 +307,12 @@ impl Gguf {
         &self,
         bytes: &[u8],
         name: &str,
-    ) -> Option<Result<(Vec<usize>, Vec<f32>), String>> {
+    ) -> Option<Result<Tensor, String>> {
         let info = self.tensors.iter().find(|t| t.name == name)?;
         Some(self.read(bytes, info))
     }
 
-    fn read(&self, bytes: &[u8], info: &TensorInfo) -> Result<(Vec<usize>, Vec<f32>), String> {
+    fn read(&self, bytes: &[u8], info: &TensorInfo) -> Result<Tensor, String> {
         let name = &info.name;
         let kind = TensorType::from_code(info.type_code).ok_or_else(|| {
             format!(
