@@ -184,10 +184,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
                 format!("lmzip {model_name}")
             };
             let model = models::by_name(model_name)?;
-            let params = match &model {
-                models::AnyModel::Transformer(t) => t.network().config().parameters(),
-                models::AnyModel::Baseline(_) => 0,
-            };
+            let params = model.parameters();
             let (m, curve) = models::with_model!(model, m => {
                 // A model with a shorter context codes each 2048-byte chunk in pieces.
                 let chunk_size = m

@@ -325,6 +325,9 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                 if let Some(sha) = &h.model_sha256 {
                     writeln!(out, "  model sha256:      {}", lmzip::hex(sha))?;
                 }
+                if let Some(sha) = &h.tokenizer_sha256 {
+                    writeln!(out, "  tokenizer sha256:  {}", lmzip::hex(sha))?;
+                }
                 writeln!(out, "  numerics version:  {}", h.numerics_version)?;
                 writeln!(out, "  chunk size:        {} bytes", h.chunk_size)?;
                 writeln!(out, "  original size:     {} bytes", i.original_len)?;

@@ -2,7 +2,9 @@
 //!
 //! Random models predict poorly (they favour English bytes a little, see
 //! [`lmzip_engine::file::random_weights`]); they exist to test the engine and to measure its
-//! speed on the paper's shapes without a trained model.
+//! speed on the paper's shapes without a trained model. With `--tokenizer`, the directory is a
+//! Hugging Face Llama (`config.json`, `model.safetensors`, `tokenizer.json`) that `--model DIR`
+//! runs as a token-level LLM.
 
 use crate::Outcome;
 use anyhow::{Context, bail};
@@ -36,10 +38,68 @@ pub struct InitModelArgs {
     /// Seed of the random weights.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write a Llama-shaped LLM for this `tokenizer.json` instead (presets: llama-125m,
+    /// llama-tiny; key/value heads a third of the heads where they divide).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+}
+
+/// A Llama-shaped random model with `tokenizer`'s vocabulary.
+fn init_llama(args: &InitModelArgs, tokenizer: &std::path::Path) -> Outcome {
+    let (d, layers, heads) = match args.preset.as_deref() {
+        Some("llama-125m") => (768, 12, 12),
+        Some("llama-tiny") => (64, 2, 4),
+        Some(other) => bail!("unknown LLM preset '{other}' (known: llama-125m, llama-tiny)"),
+        None => match (args.d_model, args.layers, args.heads) {
+            (Some(d), Some(l), Some(h)) => (d, l, h),
+            _ => bail!("give --preset, or --d-model, --layers and --heads"),
+        },
+    };
+    let (d, layers, heads) = (
+        args.d_model.unwrap_or(d),
+        args.layers.unwrap_or(layers),
+        args.heads.unwrap_or(heads),
+    );
+    let kv = if heads % 3 == 0 { heads / 3 } else { heads };
+    let json =
+        std::fs::read(tokenizer).with_context(|| format!("cannot read {}", tokenizer.display()))?;
+    let vocab = lmzip_tokens::Tokenizer::from_json(&json, None)?.model_vocab();
+    let value: serde_json::Value = serde_json::from_slice(&json)?;
+    // Start from the first special token (<|endoftext|>, <s>), else token 0.
+    let start = value["added_tokens"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["special"].as_bool() == Some(true)))
+        .and_then(|t| t["id"].as_u64())
+        .unwrap_or(0);
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": d, "intermediate_size": (8 * d / 3).div_ceil(64) * 64,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": vocab,
+        "tie_word_embeddings": false, "max_position_embeddings": args.context.unwrap_or(2048),
+        "bos_token_id": start, "eos_token_id": start,
+        "lmzip_note": format!("random weights, seed {}", args.seed)
+    });
+    if args.dir.join("config.json").exists() {
+        bail!("{} already holds a model", args.dir.display());
+    }
+    let sha = lmzip_engine::llama::write_random(&args.dir, &config.to_string(), args.seed)?;
+    std::fs::write(args.dir.join("tokenizer.json"), &json)?;
+    let parsed: lmzip_engine::llama::LlamaConfig = serde_json::from_value(config)?;
+    println!(
+        "{}: Llama-shaped, {} parameters, vocabulary {vocab}, sha256 {}",
+        args.dir.display(),
+        parsed.parameters(),
+        lmzip::hex(&sha)
+    );
+    Ok(true)
 }
 
 /// Write the model and print its hash.
 pub fn run(args: &InitModelArgs) -> Outcome {
+    if let Some(tokenizer) = &args.tokenizer {
+        return init_llama(args, tokenizer);
+    }
     let mut config = match &args.preset {
         Some(name) => Config::preset(name).with_context(|| {
             format!(

@@ -9,6 +9,7 @@ mod models;
 mod plot;
 mod sample;
 mod speed;
+mod tokenizer;
 mod train;
 
 use anyhow::Result;
@@ -102,6 +103,8 @@ enum Command {
     Dataset(dataset::DatasetArgs),
     /// Generate bytes from any compressor used as a model (gzip, xz, or an lmzip model).
     Sample(sample::SampleArgs),
+    /// Train a byte-level BPE tokenizer on the training text.
+    Tokenizer(tokenizer::TokenizerArgs),
 }
 
 fn main() {
@@ -114,6 +117,7 @@ fn main() {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Sample(args)) => sample::run(&args),
         Some(Command::Dataset(args)) => dataset::run(&args),
+        Some(Command::Tokenizer(args)) => tokenizer::run(&args),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {

@@ -1,7 +1,8 @@
 //! Which model a name, a path or an archive asks for.
 //!
-//! `--model` takes `baseline`, a path to a model directory (`config.json` + `model.safetensors`),
-//! or the name of a model directory found in the model search path: the directories in
+//! `--model` takes `baseline`, a path to a model directory (`config.json` + `model.safetensors`;
+//! with a `tokenizer.json` it is a Hugging Face LLM), a path to a GGUF file (`.gguf`), or the name
+//! of such a directory or file found in the model search path: the directories in
 //! `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
 //! `~/.local/share/lmzip/models`), then `./models`, then the `models/` folder of the source tree
 //! this binary was built from. The default model, [`DEFAULT_MODEL`], is also compiled into the
@@ -9,7 +10,8 @@
 //! search path comes first.
 
 use anyhow::{Context, Result, bail};
-use lmzip_models::{ContextMixing, TransformerModel};
+use lmzip_models::{ContextMixing, LlamaModel, TransformerModel};
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 /// The model `lmzip FILE` uses when `--model` is not given (see models/README.md).
@@ -24,6 +26,19 @@ pub enum AnyModel {
     Baseline(ContextMixing),
     /// A byte-level Transformer from a model directory.
     Transformer(Box<TransformerModel>),
+    /// A token-level LLM from a GGUF file or a Hugging Face directory.
+    Llm(Box<LlamaModel>),
+}
+
+impl AnyModel {
+    /// The model's parameter count (0 for the baseline).
+    pub fn parameters(&self) -> usize {
+        match self {
+            AnyModel::Baseline(_) => 0,
+            AnyModel::Transformer(t) => t.network().config().parameters(),
+            AnyModel::Llm(l) => l.network().config().parameters(),
+        }
+    }
 }
 
 /// Run `$body` with `$m` bound to the concrete model inside an [`AnyModel`].
@@ -32,6 +47,10 @@ macro_rules! with_model {
         match $any {
             $crate::models::AnyModel::Baseline($m) => $body,
             $crate::models::AnyModel::Transformer($m) => {
+                let $m = *$m;
+                $body
+            }
+            $crate::models::AnyModel::Llm($m) => {
                 let $m = *$m;
                 $body
             }
@@ -46,6 +65,9 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
         return Ok(AnyModel::Baseline(ContextMixing::new()));
     }
     let path = Path::new(name);
+    if is_llm(path) {
+        return load_llm(path);
+    }
     if name.contains(std::path::MAIN_SEPARATOR) || path.is_dir() {
         let dir_name = path
             .canonicalize()
@@ -63,11 +85,14 @@ pub fn footprint(header: &lmzip::Header) -> Option<(usize, u64)> {
     if header.model_name == "baseline" {
         return Some((0, 0));
     }
-    let Some(dir) = search_path()
+    let found = search_path()
         .into_iter()
         .map(|d| d.join(&header.model_name))
-        .find(|d| d.is_dir())
-    else {
+        .find(|d| d.is_dir() || is_llm(d));
+    if let Some(path) = found.as_ref().filter(|p| is_llm(p)) {
+        return llm_footprint(path, header);
+    }
+    let Some(dir) = found else {
         let embedded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS).ok()?;
         let matches =
             header.model_name == DEFAULT_MODEL && Some(embedded.sha256) == header.model_sha256;
@@ -97,8 +122,9 @@ fn find_named(name: &str) -> Result<AnyModel> {
     match search_path()
         .into_iter()
         .map(|d| d.join(name))
-        .find(|d| d.is_dir())
+        .find(|d| d.is_dir() || is_llm(d))
     {
+        Some(path) if is_llm(&path) => load_llm(&path),
         Some(dir) => load(&dir, name),
         None if name == DEFAULT_MODEL => {
             let loaded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
@@ -130,6 +156,48 @@ pub fn for_header(header: &lmzip::Header, given: Option<&str>) -> Result<AnyMode
             lmzip::describe_model(&header.model_name, header.model_sha256.as_ref())
         )
     })
+}
+
+/// Whether `path` is an LLM: a `.gguf` file, or a directory with a `tokenizer.json`.
+fn is_llm(path: &Path) -> bool {
+    let gguf = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    (gguf && path.is_file()) || path.join("tokenizer.json").is_file()
+}
+
+fn load_llm(path: &Path) -> Result<AnyModel> {
+    let model = LlamaModel::load(path).map_err(anyhow::Error::msg)?;
+    Ok(AnyModel::Llm(Box::new(model)))
+}
+
+/// Parameters and file bytes of the LLM at `path`, if it is the one `header` names (checked
+/// by the hash the header records: the GGUF file's, or the directory's config and weights).
+fn llm_footprint(path: &Path, header: &lmzip::Header) -> Option<(usize, u64)> {
+    if path.is_file() {
+        let bytes = std::fs::read(path).ok()?;
+        let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        if Some(sha) != header.model_sha256 {
+            return None;
+        }
+        let gguf = lmzip_engine::gguf::Gguf::parse(&bytes).ok()?;
+        let params = gguf
+            .tensors
+            .iter()
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum();
+        return Some((params, bytes.len() as u64));
+    }
+    let (net, sha) = lmzip_engine::llama::Llama::load(path).ok()?;
+    if Some(sha) != header.model_sha256 {
+        return None;
+    }
+    let bytes = ["config.json", "model.safetensors", "tokenizer.json"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(path.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    Some((net.config().parameters(), bytes))
 }
 
 fn load(dir: &Path, name: &str) -> Result<AnyModel> {

@@ -513,3 +513,121 @@ fn dataset_writes_whole_chunks_of_both_splits() {
     }
     assert_err(&lmzip(d, &args), "already exists");
 }
+
+/// A local LLM as a user gives it: a GGUF file with its vocabulary (written here: random
+/// Llama-shaped weights, a byte-level BPE trained on one book), and a Hugging Face directory
+/// made by `init-model --tokenizer`. Compressed with `--model PATH`, decompressed by the name the
+/// header records (found in LMZIP_MODEL_PATH), described by `info`, measured by `bench`.
+#[test]
+fn local_llms_from_gguf_and_directories_round_trip() {
+    use lmzip_engine::gguf::{TensorType, Value, write_llama};
+    let dir = tempfile::tempdir().unwrap();
+    let book = Path::new(SHARED).join("text/canterbury/alice29.txt");
+    let json = lmzip_tokens::train_byte_level_bpe(std::slice::from_ref(&book), 512).unwrap();
+    std::fs::write(dir.path().join("tok.json"), &json).unwrap();
+
+    // The directory, through the command.
+    assert_ok(&lmzip(
+        dir.path(),
+        &[
+            "init-model",
+            "hf",
+            "--preset",
+            "llama-tiny",
+            "--tokenizer",
+            "tok.json",
+        ],
+    ));
+    // The GGUF file: the same kind of model, vocabulary embedded.
+    let config_text = std::fs::read_to_string(dir.path().join("hf/config.json")).unwrap();
+    let config: lmzip_engine::llama::LlamaConfig = serde_json::from_str(&config_text).unwrap();
+    let mut rng = 7u64;
+    let tensors: Vec<Vec<f32>> = config
+        .tensor_shapes()
+        .iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            (0..n)
+                .map(|_| {
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let x = (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    if name.ends_with("norm.weight") {
+                        1.0
+                    } else {
+                        0.2 * x
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let mut tokens = vec![String::new(); config.vocab_size];
+    for (piece, id) in parsed["model"]["vocab"].as_object().unwrap() {
+        tokens[id.as_u64().unwrap() as usize] = piece.clone();
+    }
+    let vocab = vec![
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        ),
+    ];
+    let gguf = write_llama(&config, &tensors, TensorType::Q8_0, &vocab);
+    std::fs::write(dir.path().join("tiny.gguf"), gguf).unwrap();
+
+    let data = sample()[..12_000].to_vec();
+    for (model, name) in [("tiny.gguf", "tiny.gguf"), ("hf", "hf")] {
+        std::fs::write(dir.path().join("t.txt"), &data).unwrap();
+        assert_ok(&lmzip(dir.path(), &["--model", model, "-f", "t.txt"]));
+        let info = lmzip(dir.path(), &["info", "t.txt.lmz"]);
+        assert_ok(&info);
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            text.contains(&format!("model:             '{name}'")),
+            "{text}"
+        );
+        assert!(text.contains("tokenizer sha256:"), "{text}");
+        let o = Command::new(env!("CARGO_BIN_EXE_lmzip"))
+            .current_dir(dir.path())
+            .env("LMZIP_MODEL_PATH", dir.path())
+            .args(["-d", "-T", "2", "t.txt.lmz"])
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        assert_eq!(
+            std::fs::read(dir.path().join("t.txt")).unwrap(),
+            data,
+            "{model}"
+        );
+    }
+    // The same weights with another vocabulary are refused by the tokenizer hash.
+    assert_ok(&lmzip(dir.path(), &["--model", "hf", "-f", "t.txt"]));
+    let other = lmzip_tokens::train_byte_level_bpe(&[book], 400).unwrap();
+    std::fs::write(dir.path().join("hf/tokenizer.json"), other).unwrap();
+    assert_err(
+        &lmzip(dir.path(), &["--model", "hf", "-d", "t.txt.lmz"]),
+        "model",
+    );
+    assert!(dir.path().join("t.txt.lmz").exists());
+    // bench takes a local LLM like any model.
+    std::fs::write(dir.path().join("t.txt"), &data).unwrap();
+    let o = lmzip(
+        dir.path(),
+        &[
+            "bench",
+            "--model",
+            "tiny.gguf",
+            "--modality",
+            "text:t.txt",
+            "--chunks",
+            "2",
+        ],
+    );
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("lmzip tiny.gguf"));
+}

@@ -303,11 +303,7 @@ impl Gguf {
 
     /// The tensor called `name`, dequantized to f32, with its row-major shape; `None` when the
     /// file has no such tensor. `bytes` must be the file [`Gguf::parse`] read.
-    pub fn tensor(
-        &self,
-        bytes: &[u8],
-        name: &str,
-    ) -> Option<Result<Tensor, String>> {
+    pub fn tensor(&self, bytes: &[u8], name: &str) -> Option<Result<Tensor, String>> {
         let info = self.tensors.iter().find(|t| t.name == name)?;
         Some(self.read(bytes, info))
     }

@@ -86,6 +86,14 @@ impl LlamaConfig {
             .map(|t| t as u32)
     }
 
+    /// The number of parameters (every tensor of [`LlamaConfig::tensor_shapes`]).
+    pub fn parameters(&self) -> usize {
+        self.tensor_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+
     /// Key/value heads.
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)

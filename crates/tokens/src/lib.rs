@@ -403,8 +403,8 @@ impl Tokenizer {
 }
 
 /// Train a byte-level BPE tokenizer of `vocab_size` tokens (256 bytes, `<|endoftext|>`, then
-/// merges) on `files` with the `tokenizers` trainer, GPT-2's pre-tokenizer and no prefix
-/// space; returns its `tokenizer.json`. Training is deterministic for the same files.
+/// merges) on the UTF-8 text of `files` with the `tokenizers` trainer, GPT-2's pre-tokenizer
+/// and no prefix space; returns its `tokenizer.json`.
 pub fn train_byte_level_bpe(
     files: &[std::path::PathBuf],
     vocab_size: usize,
@@ -425,12 +425,18 @@ pub fn train_byte_level_bpe(
         .special_tokens(vec![AddedToken::from("<|endoftext|>", true)])
         .build()
         .into();
-    let files: Vec<String> = files
-        .iter()
-        .map(|f| f.to_string_lossy().into_owned())
-        .collect();
+    // The UTF-8 runs of every file, line by line (the trainer takes text; bytes that are not
+    // UTF-8 are byte tokens anyway).
+    let mut lines: Vec<String> = Vec::new();
+    for file in files {
+        let bytes =
+            std::fs::read(file).map_err(|e| Error::Parse(format!("{}: {e}", file.display())))?;
+        for run in bytes.utf8_chunks() {
+            lines.extend(run.valid().split_inclusive('\n').map(str::to_string));
+        }
+    }
     tokenizer
-        .train_from_files(&mut trainer, files)
+        .train(&mut trainer, lines.into_iter())
         .map_err(|e| Error::Parse(format!("training: {e}")))?;
     tokenizer
         .to_string(false)
