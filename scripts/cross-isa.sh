@@ -58,6 +58,10 @@ native=${bin[native]}
 $native init-model m16 --d-model 64 --layers 2 --heads 4 --seed 11 >/dev/null
 $native init-model m32 --d-model 64 --layers 2 --heads 2 --seed 12 --post-ln >/dev/null
 $native init-model m8 --d-model 32 --layers 1 --heads 4 --seed 13 --context 1024 >/dev/null
+# A token-level LLM: a Llama-shaped random model (RMSNorm, SwiGLU, grouped-query attention)
+# with a byte-level BPE of 400 tokens trained on a book.
+$native tokenizer tok.json --vocab 400 --from "$shared/text/canterbury/alice29.txt" 2>/dev/null
+$native init-model llm --preset llama-tiny --tokenizer tok.json --seed 14 >/dev/null
 # Inputs: prose, C and HTML (coded by these random models, which favour English bytes) and a
 # spreadsheet (incompressible for them: stored chunks).
 c=$shared/text/canterbury
@@ -75,10 +79,11 @@ declare -A inputs=(
   [m32]="text.bin code.bin html.bin binary.bin"
   [m8]="text.bin code.bin html.bin binary.bin"
   [lmzip-800k]="book.bin"
+  [llm]="text.bin code.bin binary.bin"
 )
 
 status=0
-for model in m16 m32 m8 lmzip-800k; do
+for model in m16 m32 m8 lmzip-800k llm; do
   for input in ${inputs[$model]}; do
     ref=""
     for build in "${!bin[@]}"; do

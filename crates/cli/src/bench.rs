@@ -239,7 +239,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
 
 fn table_line(row: &Row) -> String {
     format!(
-        "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} |",
+        "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
         row.modality,
         row.chunks,
         row.chunking,
@@ -247,9 +247,21 @@ fn table_line(row: &Row) -> String {
         100.0 * row.rate,
         100.0 * row.rate_per_chunk,
         100.0 * row.adjusted_rate,
-        row.compress_bps / 1e6,
-        row.decompress_bps / 1e6
+        megabytes(row.compress_bps),
+        megabytes(row.decompress_bps)
     )
+}
+
+/// Bytes per second in MB/s: three decimals, or three significant digits below 0.1 MB/s (an
+/// LLM's few KB/s stay readable).
+fn megabytes(bps: f64) -> String {
+    let mb = bps / 1e6;
+    if mb >= 0.1 || mb == 0.0 {
+        format!("{mb:.3}")
+    } else {
+        let decimals = (2.0 - mb.log10().floor()).clamp(3.0, 9.0) as usize;
+        format!("{mb:.decimals$}")
+    }
 }
 
 /// Mean code length by position over `chunks`, each cut into pieces of `piece` bytes (the

@@ -18,6 +18,9 @@ pub struct TokenizerArgs {
     /// The data folder; its text files outside the held-out split are the training text.
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
+    /// Train on these files instead of the data folder.
+    #[arg(long = "from", value_name = "FILE")]
+    from: Vec<PathBuf>,
     /// Overwrite the output.
     #[arg(short, long)]
     force: bool,
@@ -35,10 +38,14 @@ pub fn run(args: &TokenizerArgs) -> Outcome {
         bail!("--vocab must be at least 257 (the 256 bytes and <|endoftext|>)");
     }
     let root = args.data.join(Modality::Text.folder());
-    let files: Vec<PathBuf> = lmzip_data::list_files(&root, Modality::Text)?
-        .into_iter()
-        .filter(|p| !lmzip_data::is_held_out(p))
-        .collect();
+    let files: Vec<PathBuf> = if args.from.is_empty() {
+        lmzip_data::list_files(&root, Modality::Text)?
+            .into_iter()
+            .filter(|p| !lmzip_data::is_held_out(p))
+            .collect()
+    } else {
+        args.from.clone()
+    };
     if files.is_empty() {
         bail!("no training text under {}", root.display());
     }
