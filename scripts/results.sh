@@ -6,3 +6,8 @@ cd "$(dirname "$0")/.."
 cargo run --release -- bench --held-out --unchunked --chunks 128 \
     --modality text,images,audio8,random,text:../shared/data/text/wikipedia/enwik8 \
     --model baseline,lmzip-200k,lmzip-800k,lmzip-3.2m -T 2 --report docs/RESULTS.md "$@"
+# The tokenization study is slower (scripts/tokenization-study.sh, about 40 minutes); its last
+# table is kept in docs/results/tokenization.md and appended here.
+if [[ -f docs/results/tokenization.md ]]; then
+  { echo; cat docs/results/tokenization.md; } >> docs/RESULTS.md
+fi

@@ -205,7 +205,8 @@ fn encode<R: Read, W: Write>(
 ) -> Result<()> {
     let mut builder = lmzip::write::EncoderBuilder::new();
     builder.threads(args.threads()).original_len(len);
-    let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?;
+    let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?
+        .for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
     models::with_model!(model, m => {
         let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
         builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
@@ -219,7 +220,8 @@ fn encode<R: Read, W: Write>(
 /// Decode an archive, choosing the model its header names. Returns the original size.
 fn decode<R: Read, W: Write>(args: &CodecArgs, mut input: R, out: &mut W) -> Result<u64> {
     let header = lmzip::Header::read(&mut input).map_err(lmzip::Error::from)?;
-    let model = models::for_header(&header, args.model.as_deref())?;
+    let model =
+        models::for_header(&header, args.model.as_deref())?.for_chunks(header.chunk_size as usize);
     let n = models::with_model!(model, m => {
         let mut dec = lmzip::read::Decoder::with_header(input, header, m, args.threads())?;
         io::copy(&mut dec, out).map_err(lmzip::Error::from)?

@@ -31,6 +31,16 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// The model for chunks of `chunk_size` bytes: an LLM sizes its key/value caches for that
+    /// many positions (within its `max_position_embeddings`) instead of its default context;
+    /// other models are unchanged.
+    pub fn for_chunks(self, chunk_size: usize) -> AnyModel {
+        match self {
+            AnyModel::Llm(l) => AnyModel::Llm(Box::new(l.with_context(chunk_size))),
+            other => other,
+        }
+    }
+
     /// The model's parameter count (0 for the baseline).
     pub fn parameters(&self) -> usize {
         match self {

@@ -1,4 +1,4 @@
-//! The Llama family (Llama 2/3, Qwen 2, SmolLM, Mistral without sliding windows) on the engine's
+//! The Llama family (Llama 2/3, SmolLM, Mistral without sliding windows) on the engine's
 //! exact kernels: RMSNorm, SwiGLU MLP, rotary positions with the model's theta, grouped-query
 //! attention, tied or untied embeddings.
 //!
@@ -358,6 +358,16 @@ impl Llama {
         let bytes = read("model.safetensors")?;
         let tensors = crate::file::read_tensors(&bytes, &config.tensor_shapes(), false)
             .map_err(|e| invalid("model.safetensors", e))?;
+        // Tensors the architecture has no place for would be silently dropped: refuse those
+        // that change the function (Qwen 2's attention biases), not the unused extras.
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
+        if let Some(name) = file.names().into_iter().find(|n| n.ends_with("_proj.bias")) {
+            return Err(invalid(
+                "model.safetensors",
+                format!("'{name}': projection biases (Qwen 2) are not supported yet"),
+            ));
+        }
         let sha256 = crate::file::model_sha256(&config_bytes, &bytes);
         Ok((Llama::new(config, tensors), sha256))
     }

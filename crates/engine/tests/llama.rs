@@ -300,6 +300,18 @@ fn unsupported_or_damaged_models_are_errors() {
     std::fs::write(&config, &json).unwrap();
     let weights = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
+    // Qwen 2's projection biases: refused, not silently dropped.
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let bias = vec![0u8; 4 * 32];
+    let mut views: Vec<(String, safetensors::tensor::TensorView)> =
+        file.tensors().into_iter().collect();
+    views.push((
+        "model.layers.0.self_attn.q_proj.bias".into(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![32], &bias).unwrap(),
+    ));
+    std::fs::write(&weights, safetensors::serialize(views, None).unwrap()).unwrap();
+    let err = Llama::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("biases"), "{err}");
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
     assert!(Llama::load(dir.path()).is_err());
 }
