@@ -215,21 +215,26 @@ pub fn save(dir: &Path, config: &Config, weights: &Weights) -> Result<[u8; 32], 
     Ok(model_sha256(&config_json, &safetensors))
 }
 
-/// Seeded random weights for `config` (for tests and benchmarks): matrices uniform in
-/// `±sqrt(3 / fan_in)` (the output head a quarter of that), embeddings in `±1`, norms near 1,
-/// small biases, and an output bias that favours the bytes of English text, so that even a
-/// random model compresses text a little and the coded path is exercised.
-pub fn random_weights(config: &Config, seed: u64) -> Weights {
+/// Seeded values uniform in [-1, 1) (SplitMix64's top 24 bits), the source of every random
+/// model the engine writes.
+pub(crate) fn uniform_values(seed: u64) -> impl FnMut() -> f32 {
     let mut state = seed;
-    let mut next = move || {
-        // SplitMix64.
+    move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    };
+    }
+}
+
+/// Seeded random weights for `config` (for tests and benchmarks): matrices uniform in
+/// `±sqrt(3 / fan_in)` (the output head a quarter of that), embeddings in `±1`, norms near 1,
+/// small biases, and an output bias that favours the bytes of English text, so that even a
+/// random model compresses text a little and the coded path is exercised.
+pub fn random_weights(config: &Config, seed: u64) -> Weights {
+    let mut next = uniform_values(seed);
     let tensors = tensor_shapes(config)
         .into_iter()
         .map(|(name, shape)| {

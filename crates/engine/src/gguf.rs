@@ -68,6 +68,19 @@ impl Value {
         }
     }
 
+    /// The GGUF type code [`write_llama`] writes this value with (integers as u64/i64, floats
+    /// as f64).
+    fn type_code(&self) -> u32 {
+        match self {
+            Value::Uint(_) => 10,
+            Value::Int(_) => 11,
+            Value::Float(_) => 12,
+            Value::Bool(_) => 7,
+            Value::String(_) => 8,
+            Value::Array(_) => 9,
+        }
+    }
+
     /// The value as an array.
     pub fn as_array(&self) -> Option<&[Value]> {
         match self {
@@ -690,16 +703,8 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
 
 /// Write a value (with its type code when `typed`): integers as u64/i64, floats as f64.
 fn put_value(out: &mut Vec<u8>, value: &Value, typed: bool) {
-    let code: u32 = match value {
-        Value::Uint(_) => 10,
-        Value::Int(_) => 11,
-        Value::Float(_) => 12,
-        Value::Bool(_) => 7,
-        Value::String(_) => 8,
-        Value::Array(_) => 9,
-    };
     if typed {
-        out.extend_from_slice(&code.to_le_bytes());
+        out.extend_from_slice(&value.type_code().to_le_bytes());
     }
     match value {
         Value::Uint(v) => out.extend_from_slice(&v.to_le_bytes()),
@@ -708,14 +713,7 @@ fn put_value(out: &mut Vec<u8>, value: &Value, typed: bool) {
         Value::Bool(v) => out.push(u8::from(*v)),
         Value::String(s) => put_string(out, s),
         Value::Array(items) => {
-            let inner: u32 = items.first().map_or(8, |v| match v {
-                Value::Uint(_) => 10,
-                Value::Int(_) => 11,
-                Value::Float(_) => 12,
-                Value::Bool(_) => 7,
-                Value::String(_) => 8,
-                Value::Array(_) => 9,
-            });
+            let inner = items.first().map_or(8, Value::type_code);
             out.extend_from_slice(&inner.to_le_bytes());
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());
             for item in items {

@@ -227,16 +227,7 @@ pub fn write_random(
     config
         .validate()
         .map_err(|e| crate::file::Error::Invalid(path.clone(), e))?;
-    let mut state = seed;
-    let mut next = move || {
-        // SplitMix64 to a uniform value in [-1, 1).
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    };
+    let mut next = crate::file::uniform_values(seed);
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = config
         .tensor_shapes()
         .into_iter()
