@@ -4,8 +4,8 @@
 //! incremental paths.
 
 use candle_core::{DType, Device, Result, Tensor};
-use lmzip_engine::config::{Norm, OUTPUT_VOCAB};
-use lmzip_engine::{Config, Transformer};
+use lmzip_models::transformer::config::{Norm, OUTPUT_VOCAB};
+use lmzip_models::transformer::{Config, Transformer};
 
 struct Block {
     ln1: (Tensor, Tensor),

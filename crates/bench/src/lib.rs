@@ -9,6 +9,13 @@
 
 #[cfg(feature = "candle")]
 pub mod candle_ref;
+pub mod plot;
+pub mod report;
+pub mod sample;
+pub mod speed;
+
+/// Result type of the commands: `Ok(false)` when some part failed (already reported).
+pub type Outcome = anyhow::Result<bool>;
 
 use std::io::{Read, Write};
 use std::time::Instant;

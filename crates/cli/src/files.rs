@@ -1,10 +1,11 @@
 //! Files in, files out: suffixes, temporary outputs renamed on success, removal of inputs only
 //! after their output is complete.
 
-use crate::models;
 use crate::{CodecArgs, Outcome, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
+use lmzip_models::registry::{self as models, ArchiveModel};
+use lmzip_models::with_model;
 use std::fs::{File, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -207,7 +208,7 @@ fn encode<R: Read, W: Write>(
     builder.threads(args.threads()).original_len(len);
     let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?
         .for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
-    models::with_model!(model, m => {
+    with_model!(model, m => {
         let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
         builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
         let mut enc = builder.build(out, m)?;
@@ -220,9 +221,9 @@ fn encode<R: Read, W: Write>(
 /// Decode an archive, choosing the model its header names. Returns the original size.
 fn decode<R: Read, W: Write>(args: &CodecArgs, mut input: R, out: &mut W) -> Result<u64> {
     let header = lmzip::Header::read(&mut input).map_err(lmzip::Error::from)?;
-    let model =
-        models::for_header(&header, args.model.as_deref())?.for_chunks(header.chunk_size as usize);
-    let n = models::with_model!(model, m => {
+    let model = models::for_header(&archive_model(&header), args.model.as_deref())?
+        .for_chunks(header.chunk_size as usize);
+    let n = with_model!(model, m => {
         let mut dec = lmzip::read::Decoder::with_header(input, header, m, args.threads())?;
         io::copy(&mut dec, out).map_err(lmzip::Error::from)?
     });
@@ -351,7 +352,7 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                 }
                 // The paper's adjusted rate counts the model too: 2 bytes per parameter.
                 let original = i.original_len.max(1) as f64;
-                match models::footprint(h) {
+                match models::footprint(&archive_model(h)) {
                     Some((params, bytes)) => writeln!(
                         out,
                         "  adjusted rate:     {:.2}% with 2 bytes per parameter ({params} parameters), \
@@ -372,4 +373,12 @@ pub fn info(files: &[PathBuf]) -> Outcome {
         }
     }
     Ok(ok)
+}
+
+/// The model a header names, for the registry.
+fn archive_model(header: &lmzip::Header) -> ArchiveModel<'_> {
+    ArchiveModel {
+        name: &header.model_name,
+        sha256: header.model_sha256,
+    }
 }

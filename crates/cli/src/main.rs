@@ -1,20 +1,17 @@
 //! The `lmzip` command: compress and decompress files with a predictive model, with the
 //! conventions of gzip, xz and zstd.
+//!
+//! Glue only: argument parsing here, file handling in `files`; the lab commands (bench, speed,
+//! sample, train, dataset, tokenizer, init-model) are run by the `lmzip-bench` and
+//! `lmzip-train` crates.
 
-mod bench;
-mod dataset;
 mod files;
-mod init_model;
-mod models;
-mod plot;
-mod sample;
-mod speed;
-mod tokenizer;
-mod train;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use lmzip_bench::{plot, report, sample, speed};
+use lmzip_train::{command as train, dataset, init_model, tokenizer};
+use std::path::{Path, PathBuf};
 
 /// Lossless compression with a language model driving an arithmetic coder.
 ///
@@ -92,7 +89,7 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Measure models beside gzip, xz, zstd, bzip2, brotli, PNG and FLAC on the paper's chunks.
-    Bench(bench::BenchArgs),
+    Bench(report::BenchArgs),
     /// Write a model directory with seeded random weights (for tests and benchmarks).
     InitModel(init_model::InitModelArgs),
     /// Measure the Transformer engine on the paper's model shapes (and candle, if built in).
@@ -111,10 +108,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info { files }) => files::info(&files),
-        Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Bench(args)) => report::run(&args),
         Some(Command::InitModel(args)) => init_model::run(&args),
         Some(Command::Speed(args)) => speed::run(&args),
-        Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Train(args)) => train::run(&args, &plot_loss),
         Some(Command::Sample(args)) => sample::run(&args),
         Some(Command::Dataset(args)) => dataset::run(&args),
         Some(Command::Tokenizer(args)) => tokenizer::run(&args),
@@ -130,6 +127,15 @@ fn main() {
             1
         }
     });
+}
+
+/// The training curve as SVG, and at the end as PNG too.
+fn plot_loss(csv: &Path, svg: &Path, last: bool) -> Result<()> {
+    plot::loss_curve(csv, svg)?;
+    if last && svg.exists() {
+        plot::to_png(svg)?;
+    }
+    Ok(())
 }
 
 /// Whether an error is a closed pipe on the output (`lmzip -dc f.lmz | head`): exit quietly.

@@ -520,7 +520,8 @@ fn dataset_writes_whole_chunks_of_both_splits() {
 /// header records (found in LMZIP_MODEL_PATH), described by `info`, measured by `bench`.
 #[test]
 fn local_llms_from_gguf_and_directories_round_trip() {
-    use lmzip_engine::gguf::{TensorType, Value, write_llama};
+    use lmzip_models::gguf::{TensorType, Value};
+    use lmzip_models::llama::gguf::write_llama;
     let dir = tempfile::tempdir().unwrap();
     let book = Path::new(SHARED).join("text/canterbury/alice29.txt");
     let json = lmzip_tokens::train_byte_level_bpe(std::slice::from_ref(&book), 512).unwrap();
@@ -540,28 +541,8 @@ fn local_llms_from_gguf_and_directories_round_trip() {
     ));
     // The GGUF file: the same kind of model, vocabulary embedded.
     let config_text = std::fs::read_to_string(dir.path().join("hf/config.json")).unwrap();
-    let config: lmzip_engine::llama::LlamaConfig = serde_json::from_str(&config_text).unwrap();
-    let mut rng = 7u64;
-    let tensors: Vec<Vec<f32>> = config
-        .tensor_shapes()
-        .iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            (0..n)
-                .map(|_| {
-                    rng = rng
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let x = (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                    if name.ends_with("norm.weight") {
-                        1.0
-                    } else {
-                        0.2 * x
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let config: lmzip_models::llama::LlamaConfig = serde_json::from_str(&config_text).unwrap();
+    let tensors = lmzip_testkit::random_llama_tensors(&config, 7, 0.1);
     let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let mut tokens = vec![String::new(); config.vocab_size];
     for (piece, id) in parsed["model"]["vocab"].as_object().unwrap() {

@@ -1,48 +1,39 @@
-//! Deterministic inference for lmzip's byte-level Transformers.
+//! lmzip's deterministic numerics: the kernels every network runs, and logits → tables.
 //!
 //! An arithmetic decoder must recompute the encoder's probabilities bit for bit, on whatever
-//! machine it runs. This crate computes a Transformer's logits with kernels of its own whose
-//! arithmetic order depends only on the model's shape — never on the thread count, the batch,
-//! the chunk's position in a batch, the SIMD width or the CPU — and turns them into integer
-//! frequency tables by one exact procedure. The rules and the kernels' exact semantics are in
-//! `docs/ENGINE.md`.
+//! machine it runs. This crate owns the arithmetic that makes that possible: matrix products,
+//! norms and activations ([`kernels`]) whose order depends only on the shapes — never on the
+//! thread count, the batch, a sequence's position in a batch, the SIMD width or the CPU —, the
+//! shared causal [`attention`] (key/value cache, rotary tables, store-then-attend), the crate's
+//! own `exp`/`ln`/`sin`/`cos` ([`math`]), and one exact procedure that turns logits into integer
+//! frequency tables ([`quantize`]). The rules are in `docs/ENGINE.md`.
+//!
+//! It knows no network, no weight file and no tokenizer: the model families (the byte
+//! Transformer, the Llama family) live in `lmzip-models` and are written with these kernels.
 //!
 //! # Example
 //! ```
-//! use lmzip_engine::{Config, Scratch, Transformer, file, quantize};
+//! use lmzip_engine::{Isa, quantize};
+//! use lmzip_engine::kernels::{self, Packed};
 //!
-//! let config = Config::new(32, 2, 2, 64);
-//! let model = Transformer::new(config.clone(), file::random_weights(&config, 7));
-//! let chunk = b"hello, hello";
-//! // Teacher-forced: every position at once, as the encoder does.
-//! let mut all = vec![0.0; chunk.len() * 256];
-//! model.forward(chunk, &mut all, &mut Scratch::default());
-//! // Incremental: one byte at a time with a key/value cache, as the decoder does.
-//! let mut cache = model.new_cache();
-//! let mut row = vec![0.0; 256];
-//! let mut scratch = Scratch::default();
-//! for (i, token) in std::iter::once(256).chain(chunk.iter().map(|&b| b as u32)).take(chunk.len()).enumerate() {
-//!     model.step(&mut [&mut cache], &[token], &mut row, &mut scratch);
-//!     assert_eq!(row, all[i * 256..(i + 1) * 256]);
-//! }
-//! let mut freqs = vec![0u32; 256];
-//! quantize::frequencies(&row, &mut freqs);
+//! // A 2 × 3 product, then a table from the second row's logits.
+//! let w = Packed::new(&[1.0, 0.0, 2.0, 0.0, 1.0, -1.0], 2, 3);
+//! let mut logits = vec![0.0; 6];
+//! kernels::matmul(Isa::detect(), &[1.0, 2.0, 0.5, 0.5], &w, &mut logits, 2);
+//! assert_eq!(&logits[3..], &[0.5, 0.5, 0.5]);
+//! let mut freqs = vec![0u32; 3];
+//! quantize::frequencies(&logits[3..], &mut freqs);
 //! assert_eq!(freqs.iter().map(|&f| f as u64).sum::<u64>(), 1 << quantize::FREQUENCY_BITS);
 //! ```
 #![deny(missing_docs)]
 
-pub mod config;
-pub mod file;
-pub mod gguf;
+pub mod attention;
 pub mod kernels;
-pub mod llama;
 pub mod math;
 pub mod quantize;
-pub mod transformer;
 
-pub use config::{BOS, Config, Norm};
+pub use attention::{Cache, Rope, Rows};
 pub use kernels::Isa;
-pub use transformer::{Cache, Profile, Scratch, Transformer, Weights};
 
 /// The version of the engine's arithmetic. Archives record it; any change to what a kernel
 /// computes (not how fast) must bump it.

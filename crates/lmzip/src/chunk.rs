@@ -9,11 +9,10 @@ use lmzip_models::{Assembler, Model, to_symbols};
 
 /// Code `data` with `model`, resetting `state` first. Returns the coded bytes.
 pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8> {
-    model.reset(state);
-    model.prepare(state, data);
+    let symbols = prepare(model, state, data);
     let mut cdf = initial_cdf(model);
     let mut enc = Encoder::new();
-    for symbol in to_symbols(model, data) {
+    for symbol in symbols {
         model.predict(state, &mut cdf);
         enc.encode(symbol, &cdf);
         model.observe(state, symbol);
@@ -26,13 +25,12 @@ pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8>
 /// symbols (a token's bits are spread evenly over its bytes). [`encode`] spends this, plus at
 /// most a few bytes per chunk of coder overhead.
 pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<f64> {
-    model.reset(state);
-    model.prepare(state, data);
+    let symbols = prepare(model, state, data);
     let mut cdf = initial_cdf(model);
     let mut bits = vec![0.0; data.len()];
     let mut assembler = Assembler::new(model);
     let mut first = 0;
-    for symbol in to_symbols(model, data) {
+    for symbol in symbols {
         model.predict(state, &mut cdf);
         let cost = cdf.cost_bits(symbol);
         model.observe(state, symbol);
@@ -48,6 +46,15 @@ pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> V
         first = assembler.len();
     }
     bits
+}
+
+/// Reset `state` for a new chunk, cut `data` into the model's symbols (once: the model's
+/// teacher-forced pass receives them) and let the model prepare.
+fn prepare<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u32> {
+    let symbols = to_symbols(model, data);
+    model.reset(state);
+    model.prepare(state, &symbols);
+    symbols
 }
 
 /// Decode `len` bytes coded by [`encode`] with the same model, resetting `state` first.

@@ -5,8 +5,8 @@
 
 use lmzip::{Error, Model, chunk, read::Decoder, write::EncoderBuilder};
 use lmzip_data::Modality;
-use lmzip_engine::llama::{self, Llama};
 use lmzip_models::LlamaModel;
+use lmzip_models::llama;
 use lmzip_tokens::{PieceStyle, Tokenizer};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,8 +33,8 @@ fn tokenizer_json() -> Vec<u8> {
 }
 
 fn model(dir: &Path, seed: u64) -> LlamaModel {
-    llama::write_random(dir, &config_json(VOCAB), seed).unwrap();
-    let (net, sha) = Llama::load(dir).unwrap();
+    llama::file::write_random(dir, &config_json(VOCAB), seed).unwrap();
+    let (net, sha) = llama::file::load(dir).unwrap();
     let tokenizer = Tokenizer::from_json(&tokenizer_json(), Some(VOCAB)).unwrap();
     LlamaModel::new("test-llama", sha, net, tokenizer).unwrap()
 }
@@ -150,7 +150,7 @@ fn hostile_archives_fail_cleanly() {
         assert!(decompress(&archive[..n], &m, 1).is_err());
     }
     // Same weights, another tokenizer: refused by the header's tokenizer hash.
-    let (net, sha) = Llama::load(dir.path()).unwrap();
+    let (net, sha) = llama::file::load(dir.path()).unwrap();
     let other = lmzip_tokens::train_byte_level_bpe(&[book()], VOCAB - 10).unwrap();
     let other = LlamaModel::new(
         "test-llama",
@@ -168,8 +168,8 @@ fn hostile_archives_fail_cleanly() {
 #[test]
 fn escapes_code_bytes_the_vocabulary_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    llama::write_random(dir.path(), &config_json(64), 4).unwrap();
-    let (net, sha) = Llama::load(dir.path()).unwrap();
+    llama::file::write_random(dir.path(), &config_json(64), 4).unwrap();
+    let (net, sha) = llama::file::load(dir.path()).unwrap();
     // 64 pieces: a start token and the letters and digits, so most bytes are escapes.
     let mut pieces: Vec<Option<String>> = vec![None];
     pieces.extend(
@@ -193,36 +193,15 @@ fn escapes_code_bytes_the_vocabulary_lacks() {
     );
 }
 
-/// Seeded tensors for `config` (norms near 1, the rest in ±0.3).
-fn random_tensors(config: &llama::LlamaConfig, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = lmzip_data::SplitMix64(seed);
-    config
-        .tensor_shapes()
-        .iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            (0..n)
-                .map(|_| {
-                    let x = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
-                    if name.ends_with("norm.weight") {
-                        1.0 + 0.1 * x
-                    } else {
-                        0.3 * x
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// GGUF files with an embedded vocabulary, byte-level BPE (`gpt2`) and SentencePiece
 /// (`llama`), in F32 and Q8_0: loaded by `LlamaModel::load` and round-tripped.
 #[test]
 fn gguf_models_with_embedded_vocabularies_round_trip() {
-    use lmzip_engine::gguf::{TensorType, Value, write_llama};
+    use lmzip_models::gguf::{TensorType, Value};
+    use lmzip_models::llama::gguf::write_llama;
     let dir = tempfile::tempdir().unwrap();
     let config: llama::LlamaConfig = serde_json::from_str(&config_json(VOCAB)).unwrap();
-    let tensors = random_tensors(&config, 5);
+    let tensors = lmzip_testkit::random_llama_tensors(&config, 5, 0.3);
     // gpt2: the trained tokenizer's pieces in id order, and its merges.
     let json: serde_json::Value = serde_json::from_slice(&tokenizer_json()).unwrap();
     let mut tokens = vec![String::new(); VOCAB];

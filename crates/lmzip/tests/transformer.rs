@@ -3,8 +3,8 @@
 
 use lmzip::{Error, Model, chunk, read::Decoder, write::EncoderBuilder};
 use lmzip_data::Modality;
-use lmzip_engine::{Config, Transformer, file};
 use lmzip_models::TransformerModel;
+use lmzip_models::transformer::{Config, Transformer, file};
 use std::io::Read;
 use std::path::Path;
 

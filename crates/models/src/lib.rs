@@ -1,5 +1,13 @@
 //! Predictors for lmzip: the [`Model`] trait and the models behind it.
 //!
+//! One folder per model family, each readable top-down: [`transformer`] (the paper's byte
+//! Transformer), [`llama`] (pretrained LLMs from Hugging Face directories or GGUF files), [`cm`]
+//! (the weightless adaptive context-mixing model). What the neural families share is in
+//! `net` (state, teacher forcing, lockstep steps); the weight file formats in [`weights`]
+//! (safetensors) and [`gguf`]; lookup by name and the compiled-in default in [`registry`].
+//! The numerics (kernels, attention, logits → tables) are `lmzip-engine`'s; this crate knows
+//! no archive format and no coder beyond the [`Cdf`] a model fills.
+//!
 //! A model turns the symbols of a chunk seen so far into an integer frequency table
 //! ([`lmzip_coder::Cdf`]) for the next symbol. Encoder and decoder run the same model on the same
 //! symbols, so a model must be deterministic: the table may depend only on the model and on the
@@ -24,14 +32,20 @@
 //! ```
 #![deny(missing_docs)]
 
-mod cm;
-mod llama;
-mod transformer;
+pub mod cm;
+pub mod gguf;
+pub mod llama;
+mod net;
+pub mod registry;
+pub mod transformer;
+pub mod weights;
 
 pub use cm::ContextMixing;
 pub use llama::{LlamaModel, LlamaState};
 use lmzip_coder::Cdf;
 pub use lmzip_tokens::Tokenizer;
+pub use net::NetState;
+pub use registry::AnyModel;
 pub use transformer::{TransformerModel, TransformerState};
 
 /// Names a model, as recorded in an archive header.
@@ -218,12 +232,12 @@ pub trait Model: Send + Sync {
         None
     }
 
-    /// Called by the encoder after [`Model::reset`] with the whole chunk it is about to code
-    /// (as bytes; a token model tokenizes it as [`to_symbols`] does), so
-    /// that the model may score every position at once (teacher forcing). Predictions after
+    /// Called by the encoder after [`Model::reset`] with the coding symbols of the whole
+    /// chunk it is about to code (from [`to_symbols`], computed once by the caller), so that
+    /// the model may score every position at once (teacher forcing). Predictions after
     /// `prepare` must equal those without it: the decoder never calls it.
-    fn prepare(&self, state: &mut Self::State, chunk: &[u8]) {
-        let _ = (state, chunk);
+    fn prepare(&self, state: &mut Self::State, symbols: &[u32]) {
+        let _ = (state, symbols);
     }
 
     /// Fill `cdf` with the distribution of the next symbol.
@@ -271,8 +285,8 @@ impl<M: Model + ?Sized> Model for &M {
     fn max_chunk_len(&self) -> Option<usize> {
         (**self).max_chunk_len()
     }
-    fn prepare(&self, state: &mut Self::State, chunk: &[u8]) {
-        (**self).prepare(state, chunk)
+    fn prepare(&self, state: &mut Self::State, symbols: &[u32]) {
+        (**self).prepare(state, symbols)
     }
     fn predict(&self, state: &mut Self::State, cdf: &mut Cdf) {
         (**self).predict(state, cdf)

@@ -1,13 +1,14 @@
 //! Forward with saved activations and the backward pass of the engine's byte Transformer
 //! (pre-LN), for one sequence at a time.
 //!
-//! The forward computes the same function as `lmzip_engine::Transformer::forward` (the tests
+//! The forward computes the same function as `lmzip_models::transformer::Transformer::forward` (the tests
 //! check agreement within 1e-4); it saves what the backward needs. Matrix products use the
 //! engine's kernel on freshly packed operands; elementwise functions use the engine's `math`.
 
-use lmzip_engine::config::{BOS, Config, OUTPUT_VOCAB};
 use lmzip_engine::kernels::{self, Isa, Packed};
-use lmzip_engine::{Weights, math};
+use lmzip_engine::{Rope, math};
+use lmzip_models::transformer::Weights;
+use lmzip_models::transformer::config::{BOS, Config, OUTPUT_VOCAB};
 
 /// `a · b` for row-major `a` (`m × k`) and `b` (`k × n`).
 pub fn mm(isa: Isa, a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -115,47 +116,9 @@ fn gelu_grad(x: f32) -> f32 {
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
 }
 
-/// Rotary tables `cos`, `sin` (`context × hd/2`) as the engine builds them.
-pub struct Rope {
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-    half: usize,
-}
-
-impl Rope {
-    /// The tables for `config`.
-    pub fn new(config: &Config) -> Rope {
-        let half = config.head_dim() / 2;
-        let ln_theta = math::ln_f64(config.rope_theta);
-        let freqs: Vec<f64> = (0..half)
-            .map(|i| math::exp_f64(-((2 * i) as f64) / (2 * half) as f64 * ln_theta))
-            .collect();
-        let (mut cos, mut sin) = (Vec::new(), Vec::new());
-        for pos in 0..config.context {
-            for f in &freqs {
-                let (s, c) = math::sin_cos_f64(pos as f64 * f);
-                cos.push(c as f32);
-                sin.push(s as f32);
-            }
-        }
-        Rope { cos, sin, half }
-    }
-
-    /// Rotate `v` (one head) by position `pos`; `inverse` rotates back (the backward pass).
-    fn apply(&self, v: &mut [f32], pos: usize, inverse: bool) {
-        let h = self.half;
-        let (cos, sin) = (
-            &self.cos[pos * h..(pos + 1) * h],
-            &self.sin[pos * h..(pos + 1) * h],
-        );
-        let (a, b) = v.split_at_mut(h);
-        for i in 0..h {
-            let s = if inverse { -sin[i] } else { sin[i] };
-            let (x, y) = (a[i], b[i]);
-            a[i] = x * cos[i] - y * s;
-            b[i] = y * cos[i] + x * s;
-        }
-    }
+/// The engine's rotary tables for `config`.
+pub fn rope(config: &Config) -> Rope {
+    Rope::new(config.context, config.head_dim(), config.rope_theta)
 }
 
 /// What one block's backward needs.
@@ -211,8 +174,8 @@ pub fn forward_backward(
                 q[i * hd..(i + 1) * hd].copy_from_slice(&row[h * hd..(h + 1) * hd]);
                 k[i * hd..(i + 1) * hd].copy_from_slice(&row[d + h * hd..d + (h + 1) * hd]);
                 v[i * hd..(i + 1) * hd].copy_from_slice(&row[2 * d + h * hd..2 * d + (h + 1) * hd]);
-                rope.apply(&mut q[i * hd..(i + 1) * hd], i, false);
-                rope.apply(&mut k[i * hd..(i + 1) * hd], i, false);
+                rope.rotate(&mut q[i * hd..(i + 1) * hd], i);
+                rope.rotate(&mut k[i * hd..(i + 1) * hd], i);
                 for x in &mut q[i * hd..(i + 1) * hd] {
                     *x *= scale;
                 }
@@ -355,8 +318,8 @@ pub fn forward_backward(
                 for x in dqi.iter_mut() {
                     *x *= scale;
                 }
-                rope.apply(dqi, i, true);
-                rope.apply(&mut dk[i * hd..(i + 1) * hd], i, true);
+                rope.rotate_back(dqi, i);
+                rope.rotate_back(&mut dk[i * hd..(i + 1) * hd], i);
                 let row = &mut dqkv[i * 3 * d..(i + 1) * 3 * d];
                 row[h * hd..(h + 1) * hd].copy_from_slice(dqi);
                 row[d + h * hd..d + (h + 1) * hd].copy_from_slice(&dk[i * hd..(i + 1) * hd]);

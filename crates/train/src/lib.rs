@@ -6,9 +6,17 @@
 #![deny(missing_docs)]
 
 pub mod backprop;
+pub mod command;
+pub mod dataset;
+pub mod init_model;
+pub mod tokenizer;
 
-use backprop::{Rope, forward_backward};
-use lmzip_engine::{Config, Weights};
+/// Result type of the commands: `Ok(false)` when some part failed (already reported).
+pub type Outcome = anyhow::Result<bool>;
+
+use backprop::forward_backward;
+use lmzip_engine::Rope;
+use lmzip_models::transformer::{Config, Weights};
 
 /// Every tensor of `w`, in file order.
 pub fn tensors_mut(w: &mut Weights) -> Vec<&mut Vec<f32>> {
@@ -113,11 +121,11 @@ impl Trainer {
     /// Start from `weights` on `threads` threads (pre-LN configs only).
     pub fn new(config: Config, weights: Weights, threads: usize) -> Trainer {
         assert!(
-            config.norm == lmzip_engine::Norm::Pre,
+            config.norm == lmzip_models::transformer::Norm::Pre,
             "the trainer supports pre-LN models"
         );
         let (m, v) = (zeros_like(&weights), zeros_like(&weights));
-        let rope = Rope::new(&config);
+        let rope = backprop::rope(&config);
         Trainer {
             config,
             weights,

@@ -1,9 +1,9 @@
 //! The trainer's backward pass against finite differences, its forward against the engine, and
 //! a tiny training run that must lower the loss.
 
-use lmzip_engine::config::OUTPUT_VOCAB;
-use lmzip_engine::{Config, Scratch, Transformer, file};
-use lmzip_train::backprop::{Rope, forward_backward};
+use lmzip_models::transformer::config::OUTPUT_VOCAB;
+use lmzip_models::transformer::{Config, Scratch, Transformer, chunk_inputs, file};
+use lmzip_train::backprop::{forward_backward, rope};
 use lmzip_train::{Schedule, Trainer, tensors_mut, zeros_like};
 
 fn text(n: usize) -> Vec<u8> {
@@ -24,14 +24,14 @@ fn forward_matches_the_engine() {
     forward_backward(
         &config,
         &weights,
-        &Rope::new(&config),
+        &rope(&config),
         &chunk,
         None,
         Some(&mut ours),
     );
     let engine = Transformer::new(config, weights);
     let mut theirs = vec![0.0; chunk.len() * OUTPUT_VOCAB];
-    engine.forward(&chunk, &mut theirs, &mut Scratch::default());
+    engine.forward(&chunk_inputs(&chunk), &mut theirs, &mut Scratch::default());
     let worst = ours
         .iter()
         .zip(&theirs)
@@ -44,7 +44,7 @@ fn forward_matches_the_engine() {
 fn gradients_match_finite_differences() {
     let config = Config::new(16, 2, 2, 16);
     let mut weights = file::random_weights(&config, 4);
-    let rope = Rope::new(&config);
+    let rope = rope(&config);
     let chunk = text(9);
     let mut grads = zeros_like(&weights);
     forward_backward(&config, &weights, &rope, &chunk, Some(&mut grads), None);
@@ -52,7 +52,9 @@ fn gradients_match_finite_differences() {
         .into_iter()
         .map(|t| t.clone())
         .collect();
-    let loss = |w: &lmzip_engine::Weights| forward_backward(&config, w, &rope, &chunk, None, None);
+    let loss = |w: &lmzip_models::transformer::Weights| {
+        forward_backward(&config, w, &rope, &chunk, None, None)
+    };
     let mut checked = 0;
     for (t, grad) in analytic.iter().enumerate() {
         // A few entries of every tensor, including the largest gradient.
@@ -106,7 +108,11 @@ fn a_tiny_training_run_lowers_the_loss() {
     // Same weights, same result: the trained model runs in the engine with the same loss.
     let engine = Transformer::new(config, trainer.weights().clone());
     let mut logits = vec![0.0; 64 * OUTPUT_VOCAB];
-    engine.forward(windows[0], &mut logits, &mut Scratch::default());
+    engine.forward(
+        &chunk_inputs(windows[0]),
+        &mut logits,
+        &mut Scratch::default(),
+    );
     let engine_bits: f64 = logits
         .chunks_exact(OUTPUT_VOCAB)
         .zip(windows[0])

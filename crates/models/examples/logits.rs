@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p lmzip-engine --example logits -- MODEL_DIR CHUNK_FILE > logits.f32`
 
-use lmzip_engine::{Scratch, config::OUTPUT_VOCAB, file};
+use lmzip_models::transformer::{Scratch, chunk_inputs, config::OUTPUT_VOCAB, file};
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let mut logits = vec![0.0f32; chunk.len() * OUTPUT_VOCAB];
-    model.forward(&chunk, &mut logits, &mut Scratch::default());
+    model.forward(&chunk_inputs(&chunk), &mut logits, &mut Scratch::default());
     let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::io::stdout().write_all(&bytes)?;
     Ok(())

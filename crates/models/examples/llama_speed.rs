@@ -4,8 +4,8 @@
 //!
 //! `cargo run --release -p lmzip-engine --example llama_speed [-- TOKENS]`
 
-use lmzip_engine::llama::{Llama, LlamaConfig, LlamaScratch};
 use lmzip_engine::quantize;
+use lmzip_models::llama::{Llama, LlamaConfig, LlamaScratch};
 use std::time::Instant;
 
 fn main() {

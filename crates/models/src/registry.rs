@@ -1,18 +1,40 @@
-//! Which model a name, a path or an archive asks for.
+//! Which model a name, a path or an archive's header asks for, and the compiled-in default.
 //!
 //! `--model` takes `baseline`, a path to a model directory (`config.json` + `model.safetensors`;
 //! with a `tokenizer.json` it is a Hugging Face LLM), a path to a GGUF file (`.gguf`), or the name
 //! of such a directory or file found in the model search path: the directories in
 //! `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
 //! `~/.local/share/lmzip/models`), then `./models`, then the `models/` folder of the source tree
-//! this binary was built from. The default model, [`DEFAULT_MODEL`], is also compiled into the
-//! binary, so `lmzip FILE` works wherever the binary is copied; a directory of that name in the
+//! this crate was built from. The default model, [`DEFAULT_MODEL`], is also compiled into this
+//! crate, so a program using it works wherever it is copied; a directory of that name in the
 //! search path comes first.
 
-use anyhow::{Context, Result, bail};
-use lmzip_models::{ContextMixing, LlamaModel, TransformerModel};
+use crate::llama::{self, LlamaModel};
+use crate::transformer::{self, TransformerModel};
+use crate::{ContextMixing, gguf};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
+
+/// Why no model could be had: a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<String> for Error {
+    fn from(message: String) -> Error {
+        Error(message)
+    }
+}
+
+/// Lookup results.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// The model `lmzip FILE` uses when `--model` is not given (see models/README.md).
 pub const DEFAULT_MODEL: &str = "lmzip-800k";
@@ -20,7 +42,7 @@ pub const DEFAULT_MODEL: &str = "lmzip-800k";
 const DEFAULT_CONFIG: &[u8] = include_bytes!("../../../models/lmzip-800k/config.json");
 const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../../models/lmzip-800k/model.safetensors");
 
-/// A model the CLI can run.
+/// Any model lmzip can run.
 pub enum AnyModel {
     /// The weightless context-mixing baseline.
     Baseline(ContextMixing),
@@ -52,22 +74,22 @@ impl AnyModel {
 }
 
 /// Run `$body` with `$m` bound to the concrete model inside an [`AnyModel`].
+#[macro_export]
 macro_rules! with_model {
     ($any:expr, $m:ident => $body:expr) => {
         match $any {
-            $crate::models::AnyModel::Baseline($m) => $body,
-            $crate::models::AnyModel::Transformer($m) => {
+            $crate::registry::AnyModel::Baseline($m) => $body,
+            $crate::registry::AnyModel::Transformer($m) => {
                 let $m = *$m;
                 $body
             }
-            $crate::models::AnyModel::Llm($m) => {
+            $crate::registry::AnyModel::Llm($m) => {
                 let $m = *$m;
                 $body
             }
         }
     };
 }
-pub(crate) use with_model;
 
 /// The model named by `--model`.
 pub fn by_name(name: &str) -> Result<AnyModel> {
@@ -91,37 +113,45 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
 
 /// The parameter count and the bytes of the model files of the model an archive names, when
 /// it is a Transformer found in the search path (the baseline has none: `Some((0, 0))`).
-pub fn footprint(header: &lmzip::Header) -> Option<(usize, u64)> {
-    if header.model_name == "baseline" {
+pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
+    if header.name == "baseline" {
         return Some((0, 0));
     }
     let found = search_path()
         .into_iter()
-        .map(|d| d.join(&header.model_name))
+        .map(|d| d.join(&header.name))
         .find(|d| d.is_dir() || is_llm(d));
     if let Some(path) = found.as_ref().filter(|p| is_llm(p)) {
         return llm_footprint(path, header);
     }
     let Some(dir) = found else {
-        let embedded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS).ok()?;
-        let matches =
-            header.model_name == DEFAULT_MODEL && Some(embedded.sha256) == header.model_sha256;
+        let embedded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS).ok()?;
+        let matches = header.name == DEFAULT_MODEL && Some(embedded.sha256) == header.sha256;
         let bytes = DEFAULT_CONFIG.len() + DEFAULT_WEIGHTS.len();
         return matches.then(|| (embedded.transformer.config().parameters(), bytes as u64));
     };
-    let loaded = lmzip_engine::file::load(&dir).ok()?;
-    if Some(loaded.sha256) != header.model_sha256 {
+    let loaded = transformer::file::load(&dir).ok()?;
+    if Some(loaded.sha256) != header.sha256 {
         return None;
     }
     let bytes = [
-        lmzip_engine::file::CONFIG_FILE,
-        lmzip_engine::file::WEIGHTS_FILE,
+        transformer::file::CONFIG_FILE,
+        transformer::file::WEIGHTS_FILE,
     ]
     .iter()
     .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
     .map(|m| m.len())
     .sum();
     Some((loaded.transformer.config().parameters(), bytes))
+}
+
+/// The model an archive names: its name and weights hash, from the header.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveModel<'a> {
+    /// The model's name.
+    pub name: &'a str,
+    /// Its SHA-256, for a model with weights.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// The model called `name` in the search path.
@@ -137,34 +167,38 @@ fn find_named(name: &str) -> Result<AnyModel> {
         Some(path) if is_llm(&path) => load_llm(&path),
         Some(dir) => load(&dir, name),
         None if name == DEFAULT_MODEL => {
-            let loaded = lmzip_engine::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
-                .map_err(anyhow::Error::msg)
-                .context("the compiled-in default model")?;
+            let loaded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
+                .map_err(|e| Error(format!("the compiled-in default model: {e}")))?;
             Ok(AnyModel::Transformer(Box::new(TransformerModel::new(
                 name,
                 loaded.sha256,
                 loaded.transformer,
             ))))
         }
-        None => bail!(
+        None => Err(Error(format!(
             "unknown model '{name}': not 'baseline', not a model directory, and not found in {}",
             describe_search_path()
-        ),
+        ))),
     }
 }
 
 /// The model `--model` gives, or else the one the archive's header names, looked up in the
 /// search path only (the decoder then checks its hash).
-pub fn for_header(header: &lmzip::Header, given: Option<&str>) -> Result<AnyModel> {
+pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel> {
     let found = match given {
         Some(name) => by_name(name),
-        None => find_named(&header.model_name),
+        None => find_named(&header.name),
     };
-    found.with_context(|| {
-        format!(
-            "the archive needs model {}",
-            lmzip::describe_model(&header.model_name, header.model_sha256.as_ref())
-        )
+    found.map_err(|e| {
+        let hash = header.sha256.map(|h| {
+            let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!(" (sha256 {hex})")
+        });
+        Error(format!(
+            "the archive needs model '{}'{}: {e}",
+            header.name,
+            hash.unwrap_or_default()
+        ))
     })
 }
 
@@ -177,20 +211,20 @@ fn is_llm(path: &Path) -> bool {
 }
 
 fn load_llm(path: &Path) -> Result<AnyModel> {
-    let model = LlamaModel::load(path).map_err(anyhow::Error::msg)?;
+    let model = LlamaModel::load(path)?;
     Ok(AnyModel::Llm(Box::new(model)))
 }
 
 /// Parameters and file bytes of the LLM at `path`, if it is the one `header` names (checked
 /// by the hash the header records: the GGUF file's, or the directory's config and weights).
-fn llm_footprint(path: &Path, header: &lmzip::Header) -> Option<(usize, u64)> {
+fn llm_footprint(path: &Path, header: &ArchiveModel) -> Option<(usize, u64)> {
     if path.is_file() {
         let bytes = std::fs::read(path).ok()?;
         let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        if Some(sha) != header.model_sha256 {
+        if Some(sha) != header.sha256 {
             return None;
         }
-        let gguf = lmzip_engine::gguf::Gguf::parse(&bytes).ok()?;
+        let gguf = gguf::Gguf::parse(&bytes).ok()?;
         let params = gguf
             .tensors
             .iter()
@@ -198,8 +232,8 @@ fn llm_footprint(path: &Path, header: &lmzip::Header) -> Option<(usize, u64)> {
             .sum();
         return Some((params, bytes.len() as u64));
     }
-    let (net, sha) = lmzip_engine::llama::Llama::load(path).ok()?;
-    if Some(sha) != header.model_sha256 {
+    let (net, sha) = llama::file::load(path).ok()?;
+    if Some(sha) != header.sha256 {
         return None;
     }
     let bytes = ["config.json", "model.safetensors", "tokenizer.json"]
@@ -211,7 +245,7 @@ fn llm_footprint(path: &Path, header: &lmzip::Header) -> Option<(usize, u64)> {
 }
 
 fn load(dir: &Path, name: &str) -> Result<AnyModel> {
-    let model = TransformerModel::load(dir, name)?;
+    let model = TransformerModel::load(dir, name).map_err(|e| Error(e.to_string()))?;
     Ok(AnyModel::Transformer(Box::new(model)))
 }
 

@@ -4,7 +4,7 @@
 //! architecture.
 
 use lmzip_engine::Isa;
-use lmzip_engine::llama::{Llama, LlamaConfig, LlamaScratch};
+use lmzip_models::llama::{Llama, LlamaConfig, LlamaScratch};
 use std::path::Path;
 
 /// A small Llama shape: GQA (4 query heads, 2 key/value heads), head width 8.
@@ -89,7 +89,7 @@ fn incremental_and_batched_equal_teacher_forced() {
     for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
         let dir = tempfile::tempdir().unwrap();
         write_model(dir.path(), tied, theta);
-        let (m, _) = Llama::load(dir.path()).unwrap();
+        let (m, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
         let seqs: Vec<Vec<u32>> = (0..3).map(|s| tokens(70 + 9 * s, s as u64)).collect();
         let full: Vec<Vec<f32>> = seqs.iter().map(|t| teacher_forced(&m, t)).collect();
         // One at a time.
@@ -262,7 +262,7 @@ fn agrees_with_a_plain_f64_implementation() {
     for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
         let dir = tempfile::tempdir().unwrap();
         let tensors = write_model(dir.path(), tied, theta);
-        let (m, _) = Llama::load(dir.path()).unwrap();
+        let (m, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
         let toks = tokens(40, 9);
         let ours = teacher_forced(&m, &toks);
         let exact = reference(&tensors, tied, theta, &toks);
@@ -289,14 +289,16 @@ fn unsupported_or_damaged_models_are_errors() {
         r#""rope_scaling": {"rope_type": "llama3", "factor": 8.0}, "torch_dtype""#,
     );
     std::fs::write(&config, scaled).unwrap();
-    let err = Llama::load(dir.path()).unwrap_err().to_string();
+    let err = lmzip_models::llama::file::load(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("rope_scaling"), "{err}");
     std::fs::write(
         &config,
         json.replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"),
     )
     .unwrap();
-    assert!(Llama::load(dir.path()).is_err());
+    assert!(lmzip_models::llama::file::load(dir.path()).is_err());
     std::fs::write(&config, &json).unwrap();
     let weights = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
@@ -310,10 +312,12 @@ fn unsupported_or_damaged_models_are_errors() {
         safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![32], &bias).unwrap(),
     ));
     std::fs::write(&weights, safetensors::serialize(views, None).unwrap()).unwrap();
-    let err = Llama::load(dir.path()).unwrap_err().to_string();
+    let err = lmzip_models::llama::file::load(dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("biases"), "{err}");
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(Llama::load(dir.path()).is_err());
+    assert!(lmzip_models::llama::file::load(dir.path()).is_err());
 }
 
 /// The logits of a fixed model on fixed tokens, hashed: the same on every machine and build
@@ -323,7 +327,7 @@ fn logits_are_pinned_across_machines() {
     use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
     write_model(dir.path(), false, 10_000.0);
-    let (m, _) = Llama::load(dir.path()).unwrap();
+    let (m, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
     let mut h = Sha256::new();
     for x in teacher_forced(&m, &tokens(90, 3)) {
         h.update(x.to_bits().to_le_bytes());
@@ -343,10 +347,11 @@ const PINNED_LLAMA_LOGITS_SHA256: &str =
 /// in F32, and equal to the dequantized weights in Q8_0.
 #[test]
 fn gguf_loads_the_same_network() {
-    use lmzip_engine::gguf::{self, Gguf, TensorType};
+    use lmzip_models::gguf::{Gguf, TensorType};
+    use lmzip_models::llama::gguf;
     let dir = tempfile::tempdir().unwrap();
     let named = write_model(dir.path(), false, 10_000.0);
-    let (st, _) = Llama::load(dir.path()).unwrap();
+    let (st, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
     let mut config: LlamaConfig = serde_json::from_str(&config_json(false, 10_000.0)).unwrap();
     config.bos_token_id = Some(1.into());
     let tensors: Vec<Vec<f32>> = named.into_iter().map(|(_, _, v)| v).collect();

@@ -62,7 +62,7 @@ pub fn run(args: &DatasetArgs) -> Outcome {
         None => None,
     };
     for name in &args.modality {
-        let split = crate::train::split(&args.data, name)?;
+        let split = crate::command::split(&args.data, name)?;
         for (suffix, chunks) in [("train", &split.train), ("held-out", &split.held_out)] {
             let path = args.out.join(format!("{}.{suffix}", split.modality));
             write_atomically(&path, args.force, |file| {

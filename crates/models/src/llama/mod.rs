@@ -1,4 +1,9 @@
-//! A pretrained Llama-family LLM from `lmzip-engine` as a token-level [`Model`].
+//! Pretrained Llama-family LLMs as token-level [`Model`]s.
+//!
+//! Read top-down: [`config`] (the fields of a Hugging Face `config.json`), [`file`] (a Hugging
+//! Face directory's safetensors, seeded random directories), [`gguf`] (llama.cpp's files and
+//! their embedded vocabulary), [`network`] (the forward passes on the engine's kernels), and
+//! here the [`Model`] implementation.
 //!
 //! Each chunk is cut into tokens by the model's [`Tokenizer`] (losslessly, see `lmzip-tokens`)
 //! and coded over the whole vocabulary: every token gets an exact integer frequency of at least
@@ -7,14 +12,24 @@
 //! Transformer, the encoder scores a chunk at once and the decoder steps with a key/value cache;
 //! the engine makes both bit-identical.
 
+pub mod config;
+pub mod file;
+pub mod gguf;
+pub mod network;
+
+pub use config::LlamaConfig;
+pub use network::{Llama, LlamaScratch};
+
+use crate::net::{self, NetState, Network, TableBuffers};
 use crate::{Model, ModelId, Symbols};
 use lmzip_coder::Cdf;
 use lmzip_engine::Cache;
-use lmzip_engine::gguf::{self, Gguf, Value};
-use lmzip_engine::llama::{Llama, LlamaScratch};
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
 use lmzip_tokens::Tokenizer;
 use std::path::Path;
+
+/// The largest `tokenizer.json` read.
+const MAX_TOKENIZER_BYTES: u64 = 256 << 20;
 
 /// The logit given to escape symbols (bytes the vocabulary has no token for): the coder's
 /// floor frequency of 1.
@@ -32,20 +47,7 @@ pub struct LlamaModel {
 }
 
 /// Per-chunk state of a [`LlamaModel`].
-#[derive(Debug, Default)]
-pub struct LlamaState {
-    /// Tokens observed so far.
-    pos: usize,
-    /// The input the next prediction consumes: the start token, then the last token.
-    pending: u32,
-    /// Teacher-forced logits of the whole chunk, when the encoder prepared it.
-    prepared: Option<Vec<f32>>,
-    cache: Option<Cache>,
-    scratch: LlamaScratch,
-    logits: Vec<f32>,
-    freqs: Vec<u32>,
-    row: Vec<f32>,
-}
+pub type LlamaState = NetState<LlamaScratch>;
 
 impl LlamaModel {
     /// The longest context used by default (bytes per chunk and key/value cache positions): a
@@ -102,15 +104,16 @@ impl LlamaModel {
         let name = &name[..cut];
         let context = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         if path.is_dir() {
-            let (net, sha256) = Llama::load(path).map_err(|e| e.to_string())?;
+            let (net, sha256) = file::load(path).map_err(|e| e.to_string())?;
             let json_path = path.join("tokenizer.json");
-            let json = std::fs::read(&json_path).map_err(|e| context(&e))?;
+            let json = crate::weights::read_limited(&json_path, MAX_TOKENIZER_BYTES)
+                .map_err(|e| e.to_string())?;
             let vocab = net.config().vocab_size;
             let tokenizer = Tokenizer::from_json(&json, Some(vocab)).map_err(|e| context(&e))?;
             return LlamaModel::new(name, sha256, net, tokenizer).map_err(|e| context(&e));
         }
         let loaded = gguf::load_llama(path).map_err(|e| e.to_string())?;
-        let tokenizer = gguf_tokenizer(&loaded.gguf, loaded.llama.config().vocab_size)
+        let tokenizer = gguf::tokenizer(&loaded.gguf, loaded.llama.config().vocab_size)
             .map_err(|e| context(&e))?;
         LlamaModel::new(name, loaded.sha256, loaded.llama, tokenizer).map_err(|e| context(&e))
     }
@@ -127,18 +130,10 @@ impl LlamaModel {
         &self.net
     }
 
-    /// The input token for a coded symbol: escapes (past the model's vocabulary) enter as the
-    /// start token.
-    fn input(&self, symbol: u32) -> u32 {
-        if (symbol as usize) < self.tokenizer.model_vocab() {
-            symbol
-        } else {
-            self.start
-        }
-    }
-
-    fn fill(&self, logits: &[f32], row: &mut Vec<f32>, freqs: &mut Vec<u32>, cdf: &mut Cdf) {
+    /// A logits row to the coder's table, escapes (past the vocabulary) at the floor.
+    fn fill(&self, logits: &[f32], buffers: &mut TableBuffers, cdf: &mut Cdf) {
         let symbols = self.tokenizer.symbols();
+        let TableBuffers { freqs, row } = buffers;
         let logits = if symbols > logits.len() {
             row.clear();
             row.extend_from_slice(logits);
@@ -152,43 +147,6 @@ impl LlamaModel {
         cdf.set_frequencies(FREQUENCY_BITS, freqs)
             .expect("BUG: quantized tables are valid");
     }
-}
-
-/// The tokenizer a GGUF file embeds (`tokenizer.ggml.*`).
-fn gguf_tokenizer(file: &Gguf, model_vocab: usize) -> Result<Tokenizer, String> {
-    let array = |key: &str| {
-        file.get(&format!("tokenizer.ggml.{key}"))
-            .and_then(Value::as_array)
-            .unwrap_or(&[])
-    };
-    let strings = |key: &str| -> Vec<String> {
-        array(key)
-            .iter()
-            .map(|v| v.as_str().unwrap_or("").to_string())
-            .collect()
-    };
-    let kind = file
-        .get("tokenizer.ggml.model")
-        .and_then(Value::as_str)
-        .ok_or("the GGUF file embeds no tokenizer (tokenizer.ggml.model)")?;
-    let tokens = strings("tokens");
-    let types: Vec<i64> = array("token_type")
-        .iter()
-        .map(|v| v.as_f64().unwrap_or(1.0) as i64)
-        .collect();
-    let scores: Vec<f64> = array("scores")
-        .iter()
-        .map(|v| v.as_f64().unwrap_or(0.0))
-        .collect();
-    Tokenizer::from_gguf_vocabulary(
-        kind,
-        &tokens,
-        &types,
-        &scores,
-        &strings("merges"),
-        model_vocab,
-    )
-    .map_err(|e| e.to_string())
 }
 
 impl Model for LlamaModel {
@@ -221,47 +179,23 @@ impl Model for LlamaModel {
     }
 
     fn new_state(&self) -> LlamaState {
-        LlamaState {
-            pending: self.start,
-            ..LlamaState::default()
-        }
+        NetState::new(self)
     }
 
     fn reset(&self, state: &mut LlamaState) {
-        state.pos = 0;
-        state.pending = self.start;
-        state.prepared = None;
-        if let Some(cache) = &mut state.cache {
-            cache.clear();
-        }
+        net::reset(self, state)
     }
 
-    fn prepare(&self, state: &mut LlamaState, chunk: &[u8]) {
-        let tokens = self.tokenizer.encode(chunk);
-        let inputs: Vec<u32> = std::iter::once(self.start)
-            .chain(tokens.iter().map(|&t| self.input(t)))
-            .take(tokens.len())
-            .collect();
-        let vocab = self.net.config().vocab_size;
-        let mut logits = state.prepared.take().unwrap_or_default();
-        logits.resize(inputs.len() * vocab, 0.0);
-        self.net.forward(&inputs, &mut logits, &mut state.scratch);
-        state.prepared = Some(logits);
+    fn prepare(&self, state: &mut LlamaState, symbols: &[u32]) {
+        net::prepare(self, state, symbols)
     }
 
     fn predict(&self, state: &mut LlamaState, cdf: &mut Cdf) {
-        if let Some(prepared) = &state.prepared {
-            let vocab = self.net.config().vocab_size;
-            let row = &prepared[state.pos * vocab..(state.pos + 1) * vocab];
-            self.fill(row, &mut state.row, &mut state.freqs, cdf);
-            return;
-        }
         self.predict_batch(std::slice::from_mut(state), std::slice::from_mut(cdf));
     }
 
     fn observe(&self, state: &mut LlamaState, symbol: u32) {
-        state.pos += 1;
-        state.pending = self.input(symbol);
+        net::observe(self, state, symbol)
     }
 
     /// A decode step reads every weight once for all chunks of the batch: the more chunks, the
@@ -271,39 +205,47 @@ impl Model for LlamaModel {
     }
 
     fn predict_batch(&self, states: &mut [LlamaState], cdfs: &mut [Cdf]) {
-        if states.iter().any(|s| s.prepared.is_some()) {
-            for (state, cdf) in states.iter_mut().zip(cdfs.iter_mut()) {
-                self.predict(state, cdf);
-            }
-            return;
+        net::predict_batch(self, states, cdfs, &|logits, buffers, cdf| {
+            self.fill(logits, buffers, cdf)
+        })
+    }
+}
+
+impl Network for LlamaModel {
+    type Scratch = LlamaScratch;
+
+    fn vocab(&self) -> usize {
+        self.net.config().vocab_size
+    }
+
+    fn start(&self) -> u32 {
+        self.start
+    }
+
+    /// Escapes (past the model's vocabulary) enter as the start token.
+    fn input(&self, symbol: u32) -> u32 {
+        if (symbol as usize) < self.tokenizer.model_vocab() {
+            symbol
+        } else {
+            self.start
         }
-        let Some(first) = states.first_mut() else {
-            return;
-        };
-        let vocab = self.net.config().vocab_size;
-        let mut scratch = std::mem::take(&mut first.scratch);
-        let mut logits = std::mem::take(&mut first.logits);
-        logits.resize(states.len() * vocab, 0.0);
-        let tokens: Vec<u32> = states.iter().map(|s| s.pending).collect();
-        for state in states.iter_mut() {
-            if state.cache.is_none() {
-                state.cache = Some(self.net.new_cache_with(self.context));
-            }
-        }
-        let mut caches: Vec<&mut Cache> = states
-            .iter_mut()
-            .map(|s| s.cache.as_mut().expect("made above"))
-            .collect();
-        self.net
-            .step(&mut caches, &tokens, &mut logits, &mut scratch);
-        for ((state, cdf), row) in states
-            .iter_mut()
-            .zip(cdfs.iter_mut())
-            .zip(logits.chunks_exact(vocab))
-        {
-            self.fill(row, &mut state.row, &mut state.freqs, cdf);
-        }
-        states[0].scratch = scratch;
-        states[0].logits = logits;
+    }
+
+    fn new_cache(&self) -> Cache {
+        self.net.new_cache_with(self.context)
+    }
+
+    fn forward(&self, inputs: &[u32], logits: &mut [f32], scratch: &mut LlamaScratch) {
+        self.net.forward(inputs, logits, scratch)
+    }
+
+    fn step(
+        &self,
+        caches: &mut [&mut Cache],
+        inputs: &[u32],
+        logits: &mut [f32],
+        s: &mut LlamaScratch,
+    ) {
+        self.net.step(caches, inputs, logits, s)
     }
 }

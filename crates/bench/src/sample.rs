@@ -5,13 +5,14 @@
 //! frequencies, the bitwise baseline one bit at a time). Temperature `t` raises every
 //! probability to `1/t` before normalizing.
 
-use crate::{Outcome, models};
+use crate::Classic;
+use crate::Outcome;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lmzip::Model;
-use lmzip_bench::Classic;
 use lmzip_coder::Cdf;
 use lmzip_models::Assembler;
+use lmzip_models::registry as models;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -65,7 +66,7 @@ pub fn run(args: &SampleArgs) -> Outcome {
         "brotli" => sample_codec(Classic::Brotli, &prompt, args, &mut rng),
         name => {
             let model = models::by_name(name)?;
-            models::with_model!(model, m => sample_model(&m, &prompt, args, &mut rng))?
+            lmzip_models::with_model!(model, m => sample_model(&m, &prompt, args, &mut rng))?
         }
     };
     if let Some(path) = &args.png {

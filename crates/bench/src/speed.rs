@@ -6,9 +6,10 @@ use crate::Outcome;
 use anyhow::{Context, Result};
 use clap::Args;
 use lmzip_coder::{Cdf, Encoder};
-use lmzip_engine::config::OUTPUT_VOCAB;
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
-use lmzip_engine::{BOS, Cache, Config, Isa, Profile, Scratch, Transformer, file, kernels};
+use lmzip_engine::{Cache, Isa, kernels};
+use lmzip_models::transformer::config::OUTPUT_VOCAB;
+use lmzip_models::transformer::{BOS, Config, Profile, Scratch, Transformer, chunk_inputs, file};
 use lmzip_models::{Model, TransformerModel};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -78,7 +79,7 @@ pub fn run(args: &SpeedArgs) -> Outcome {
         let (json, tensors) = file::to_bytes(&config, &weights);
         let net = Transformer::new(config.clone(), weights);
         let model = TransformerModel::new(preset, file::model_sha256(&json, &tensors), net.clone());
-        let m = lmzip_bench::measure_lmzip(preset, &model, &chunks, 2048, threads)?;
+        let m = crate::measure_lmzip(preset, &model, &chunks, 2048, threads)?;
         let flop_per_byte = (0..2048).map(|p| config.flops_at(p)).sum::<f64>() / 2048.0;
         rows.push(Row {
             name: preset.clone(),
@@ -192,7 +193,7 @@ fn train_speed(args: &SpeedArgs, chunks: &[Vec<u8>], threads: usize) -> Outcome 
 
 #[cfg(feature = "candle")]
 fn candle_train_speed(net: &Transformer, batch: &[&[u8]], steps: usize) -> Result<Option<f64>> {
-    let model = lmzip_bench::candle_ref::CandleModel::new(net)?;
+    let model = crate::candle_ref::CandleModel::new(net)?;
     Ok(Some(model.train_speed(batch, steps)?))
 }
 
@@ -218,7 +219,7 @@ fn breakdown(net: &Transformer, chunks: &[Vec<u8>], lockstep: usize) -> Breakdow
     let take = chunks.len().min(2);
     let mut logits = vec![0.0; 2048 * OUTPUT_VOCAB];
     for c in &chunks[..take] {
-        net.forward(c, &mut logits, &mut scratch);
+        net.forward(&chunk_inputs(c), &mut logits, &mut scratch);
     }
     let forward = scratch.profile.take().unwrap_or_default();
     let forward_bytes: usize = chunks[..take].iter().map(Vec::len).sum();
@@ -277,7 +278,7 @@ fn peak_flops(isa: Isa, threads: usize) -> f64 {
 
 #[cfg(feature = "candle")]
 fn candle_speed(net: &Transformer, chunks: &[Vec<u8>]) -> Result<Option<f64>> {
-    let model = lmzip_bench::candle_ref::CandleModel::new(net)?;
+    let model = crate::candle_ref::CandleModel::new(net)?;
     let take = chunks.len().min(4);
     // Warm-up, and a check that both implement the same function.
     let theirs = model.forward(&chunks[0])?;

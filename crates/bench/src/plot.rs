@@ -1,7 +1,7 @@
 //! Plots drawn with plotters as SVG, each also rendered to PNG beside it with resvg (text in
 //! the system's fonts; without any, the PNG has no lettering but the SVG is complete).
 
-use crate::bench::{PositionCurve, Row, SCALING_SIZES};
+use crate::report::{PositionCurve, Row, SCALING_SIZES};
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -181,7 +181,7 @@ pub fn rate_by_position(curves: &[&PositionCurve], svg: &Path) -> Result<()> {
     let Some(first) = curves.first() else {
         return Ok(());
     };
-    let bucket = crate::bench::POSITION_BUCKET as f64;
+    let bucket = crate::report::POSITION_BUCKET as f64;
     let len = curves
         .iter()
         .map(|c| c.bits_per_byte.len())

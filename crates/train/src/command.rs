@@ -5,12 +5,11 @@
 //! resume) and `train.csv` / `loss.svg` (the loss curve with held-out bits per byte).
 
 use crate::Outcome;
-use crate::sample::Rng;
+use crate::{Schedule, Trainer};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lmzip_data::Modality;
-use lmzip_engine::{Config, Weights, file};
-use lmzip_train::{Schedule, Trainer};
+use lmzip_models::transformer::{Config, Weights, file};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -72,8 +71,12 @@ pub struct TrainArgs {
 
 const CHECKPOINT: &str = "checkpoint";
 
-/// Train, checkpointing and scoring as asked.
-pub fn run(args: &TrainArgs) -> Outcome {
+/// Draws the loss curve: `(loss.csv, loss.svg, last)`; at the last call a PNG beside it too.
+/// The caller supplies the plotting (the training crate draws nothing itself).
+pub type PlotLoss<'a> = &'a dyn Fn(&Path, &Path, bool) -> Result<()>;
+
+/// Train, checkpointing and scoring as asked, plotting the loss with `plot_loss`.
+pub fn run(args: &TrainArgs, plot_loss: PlotLoss) -> Outcome {
     let threads = if args.threads == 0 {
         lmzip::write::default_threads()
     } else {
@@ -153,8 +156,9 @@ pub fn run(args: &TrainArgs) -> Outcome {
             .expect("valid template"),
     );
     bar.set_position(trainer.steps_done() as u64);
-    let mut rng =
-        Rng::new(trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = lmzip_data::SplitMix64(
+        trainer.steps_done() as u64 ^ args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let started = Instant::now();
     let mut bytes_seen = 0usize;
     let mut recent = Vec::new();
@@ -214,15 +218,11 @@ pub fn run(args: &TrainArgs) -> Outcome {
                 bar.println(line);
             }
             save_checkpoint(&args.out, &trainer)?;
-            crate::plot::loss_curve(&csv_path, &args.out.join("loss.svg"))?;
+            plot_loss(&csv_path, &args.out.join("loss.svg"), false)?;
         }
     }
     bar.finish_and_clear();
-    let svg = args.out.join("loss.svg");
-    crate::plot::loss_curve(&csv_path, &svg)?;
-    if svg.exists() {
-        crate::plot::to_png(&svg)?;
-    }
+    plot_loss(&csv_path, &args.out.join("loss.svg"), true)?;
     eprintln!(
         "trained {} steps, {bytes_seen} bytes in {:.0} s ({:.0} bytes/s); model in {}",
         trainer.steps_done(),
@@ -289,7 +289,7 @@ pub fn split(data: &Path, name: &str) -> Result<Split> {
 }
 
 /// A random window of `len` bytes: a modality uniformly, a chunk, an offset.
-fn window<'a>(data: &'a Chunks, len: usize, rng: &mut Rng) -> &'a [u8] {
+fn window<'a>(data: &'a Chunks, len: usize, rng: &mut lmzip_data::SplitMix64) -> &'a [u8] {
     let mut next = || rng.next_u64();
     let (_, chunks) = &data[next() as usize % data.len()];
     let chunk = &chunks[next() as usize % chunks.len()];

@@ -2,14 +2,13 @@
 //! report that regenerates docs/RESULTS.md (the paper's Table 1, rate by position, adjusted
 //! rate against model size, rate against speed).
 
-use crate::{Outcome, models};
+use crate::Outcome;
+use crate::{Classic, Measurement, measure_classic, measure_classic_unchunked, measure_lmzip};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lmzip::Model;
-use lmzip_bench::{
-    Classic, Measurement, measure_classic, measure_classic_unchunked, measure_lmzip,
-};
 use lmzip_data::Modality;
+use lmzip_models::registry as models;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -185,7 +184,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
             };
             let model = models::by_name(model_name)?;
             let params = model.parameters();
-            let (m, curve) = models::with_model!(model, m => {
+            let (m, curve) = lmzip_models::with_model!(model, m => {
                 // A model with a shorter context codes each 2048-byte chunk in pieces.
                 let chunk_size = m
                     .max_chunk_len()

@@ -1,8 +1,9 @@
 //! The first law: the same logits, bit for bit, whatever the path, batch, kernel version or
 //! machine; and agreement with an independent f64 reference.
 
-use lmzip_engine::config::{BOS, Norm, OUTPUT_VOCAB};
-use lmzip_engine::{Cache, Config, Isa, Scratch, Transformer, file};
+use lmzip_engine::{Cache, Isa};
+use lmzip_models::transformer::config::{BOS, Norm, OUTPUT_VOCAB};
+use lmzip_models::transformer::{Config, Scratch, Transformer, chunk_inputs, file};
 use sha2::{Digest, Sha256};
 
 /// Shapes covering the specialized head widths (16, 32, 64) and a generic one (6), pre and post LN.
@@ -30,7 +31,7 @@ fn text(len: usize, seed: usize) -> Vec<u8> {
 
 fn teacher_forced(m: &Transformer, chunk: &[u8]) -> Vec<f32> {
     let mut logits = vec![0.0; chunk.len() * OUTPUT_VOCAB];
-    m.forward(chunk, &mut logits, &mut Scratch::default());
+    m.forward(&chunk_inputs(chunk), &mut logits, &mut Scratch::default());
     logits
 }
 

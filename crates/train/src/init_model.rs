@@ -1,7 +1,7 @@
 //! `lmzip init-model`: a model directory with seeded random weights.
 //!
 //! Random models predict poorly (they favour English bytes a little, see
-//! [`lmzip_engine::file::random_weights`]); they exist to test the engine and to measure its
+//! [`lmzip_models::transformer::file::random_weights`]); they exist to test the engine and to measure its
 //! speed on the paper's shapes without a trained model. With `--tokenizer`, the directory is a
 //! Hugging Face Llama (`config.json`, `model.safetensors`, `tokenizer.json`) that `--model DIR`
 //! runs as a token-level LLM.
@@ -9,7 +9,7 @@
 use crate::Outcome;
 use anyhow::{Context, bail};
 use clap::Args;
-use lmzip_engine::{Config, Norm, file};
+use lmzip_models::transformer::{Config, Norm, file};
 use std::path::PathBuf;
 
 /// Options of `lmzip init-model`.
@@ -83,9 +83,9 @@ fn init_llama(args: &InitModelArgs, tokenizer: &std::path::Path) -> Outcome {
     if args.dir.join("config.json").exists() {
         bail!("{} already holds a model", args.dir.display());
     }
-    let sha = lmzip_engine::llama::write_random(&args.dir, &config.to_string(), args.seed)?;
+    let sha = lmzip_models::llama::file::write_random(&args.dir, &config.to_string(), args.seed)?;
     std::fs::write(args.dir.join("tokenizer.json"), &json)?;
-    let parsed: lmzip_engine::llama::LlamaConfig = serde_json::from_value(config)?;
+    let parsed: lmzip_models::llama::LlamaConfig = serde_json::from_value(config)?;
     println!(
         "{}: Llama-shaped, {} parameters, vocabulary {vocab}, sha256 {}",
         args.dir.display(),

@@ -1,0 +1,254 @@
+//! Causal self-attention shared by every network: the key/value [`Cache`], rotary position
+//! tables ([`Rope`]), and the two steps each layer takes per head — [`store`] the new rows'
+//! keys and values, then [`attend`] over everything stored.
+//!
+//! A forward runs either one sequence's consecutive positions against one cache
+//! ([`Rows::Sequence`], the encoder's teacher forcing) or one new position per sequence, each
+//! against its own cache ([`Rows::Batch`], the decoder's lockstep step). Both call the same
+//! kernel ([`kernels::attend`]) row by row, so they give bit-identical outputs.
+
+use crate::kernels::{self, Isa, KEY_TILE};
+use crate::math;
+
+/// The keys and values of the positions a sequence has seen, per layer and key/value head.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    len: usize,
+    /// Keys per slot, in tiles of [`KEY_TILE`] positions ([`kernels::key_index`]).
+    keys: Vec<Vec<f32>>,
+    /// Values per slot: `capacity × head_dim` each.
+    values: Vec<Vec<f32>>,
+    capacity: usize,
+}
+
+impl Cache {
+    /// A cache of `slots` (layer, key/value head) pairs of width `hd` for `positions`.
+    pub fn new(slots: usize, hd: usize, positions: usize) -> Cache {
+        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
+        Cache {
+            len: 0,
+            keys: (0..slots).map(|_| vec![0.0; hd * capacity]).collect(),
+            values: (0..slots).map(|_| vec![0.0; capacity * hd]).collect(),
+            capacity,
+        }
+    }
+
+    /// Positions stored so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no position is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Positions the cache can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The number of (layer, key/value head) slots.
+    pub fn slots(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Forget every position, keeping the memory.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// Whether the rows of a forward are one sequence's consecutive positions or one row per
+/// sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Rows `0..m` are positions `0..m` of the one cache.
+    Sequence,
+    /// Row `r` is the next position of cache `r`.
+    Batch,
+}
+
+impl Rows {
+    /// Query rows per attention kernel call.
+    fn per_call(self, m: usize) -> usize {
+        match self {
+            Rows::Sequence => 32.min(m),
+            Rows::Batch => 1,
+        }
+    }
+}
+
+/// The positions of a forward's rows: `0..m`, or each cache's next position.
+pub fn positions(rows: Rows, caches: &[&mut Cache], m: usize) -> Vec<usize> {
+    match rows {
+        Rows::Sequence => (0..m).collect(),
+        Rows::Batch => caches.iter().map(|c| c.len).collect(),
+    }
+}
+
+/// Record that the forward's rows are stored: the sequence's cache holds `m` positions, or each
+/// batch cache one more.
+pub fn advance(rows: Rows, caches: &mut [&mut Cache], m: usize) {
+    for cache in caches.iter_mut() {
+        cache.len = match rows {
+            Rows::Sequence => m,
+            Rows::Batch => cache.len + 1,
+        };
+    }
+}
+
+/// Row `r`'s `width` values starting at `offset + r × stride` of `data`: one head's slice of a
+/// row-major activation matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The matrix.
+    pub data: &'a [f32],
+    /// Values per row.
+    pub stride: usize,
+    /// Where the head's slice starts within a row.
+    pub offset: usize,
+}
+
+impl<'a> Strided<'a> {
+    fn row(&self, r: usize, width: usize) -> &'a [f32] {
+        &self.data[r * self.stride + self.offset..][..width]
+    }
+}
+
+/// Store the keys and values of every row for cache slot `slot` at the rows' positions.
+pub fn store(
+    rows: Rows,
+    caches: &mut [&mut Cache],
+    slot: usize,
+    positions: &[usize],
+    keys: Strided,
+    values: Strided,
+    hd: usize,
+) {
+    for (r, &pos) in positions.iter().enumerate() {
+        let cache: &mut Cache = match rows {
+            Rows::Sequence => &mut *caches[0],
+            Rows::Batch => &mut *caches[r],
+        };
+        for (i, &k) in keys.row(r, hd).iter().enumerate() {
+            cache.keys[slot][kernels::key_index(hd, pos, i)] = k;
+        }
+        cache.values[slot][pos * hd..(pos + 1) * hd].copy_from_slice(values.row(r, hd));
+    }
+}
+
+/// Buffers reused by [`attend`].
+#[derive(Debug, Default, Clone)]
+pub struct AttendScratch {
+    scores: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// Causal attention of one query head over cache slot `slot`: `queries` holds `m × hd` rotated,
+/// scaled queries, and row `r`'s result goes to `hd` values of `dest` at
+/// `offset + r × stride`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    isa: Isa,
+    rows: Rows,
+    caches: &[&mut Cache],
+    slot: usize,
+    positions: &[usize],
+    queries: &[f32],
+    hd: usize,
+    (dest, stride, offset): (&mut [f32], usize, usize),
+    scratch: &mut AttendScratch,
+) {
+    let m = positions.len();
+    let per_call = rows.per_call(m);
+    let capacity = caches.iter().map(|c| c.capacity).max().unwrap_or(0);
+    let scores = grow(&mut scratch.scores, kernels::ROW_BLOCK * capacity);
+    let out = grow(&mut scratch.out, per_call * hd);
+    match rows {
+        Rows::Sequence => {
+            let cache = &caches[0];
+            let (kt, v) = (&cache.keys[slot], &cache.values[slot]);
+            for i0 in (0..m).step_by(per_call) {
+                let n = per_call.min(m - i0);
+                let qs = &queries[i0 * hd..(i0 + n) * hd];
+                kernels::attend(isa, qs, kt, v, cache.capacity, hd, i0, n, scores, out);
+                for r in 0..n {
+                    dest[(i0 + r) * stride + offset..][..hd]
+                        .copy_from_slice(&out[r * hd..(r + 1) * hd]);
+                }
+            }
+        }
+        Rows::Batch => {
+            for (r, &pos) in positions.iter().enumerate() {
+                let cache = &caches[r];
+                let (kt, v) = (&cache.keys[slot], &cache.values[slot]);
+                let qs = &queries[r * hd..(r + 1) * hd];
+                kernels::attend(isa, qs, kt, v, cache.capacity, hd, pos, 1, scores, out);
+                dest[r * stride + offset..][..hd].copy_from_slice(&out[..hd]);
+            }
+        }
+    }
+}
+
+/// `buf` as a slice of at least `len` values (grown with zeros, never shrunk), cut to `len`.
+pub fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// Rotary position tables: `cos` and `sin` of `pos · theta^(-2i/hd)` for `pos < context`,
+/// `i < hd / 2` (row-major by position), computed in f64 by the crate's own series
+/// ([`math`]) and rounded to f32, so every machine has the same tables.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl Rope {
+    /// The tables for `context` positions of heads `hd` wide with base `theta`.
+    pub fn new(context: usize, hd: usize, theta: f64) -> Rope {
+        let half = hd / 2;
+        let ln_theta = math::ln_f64(theta);
+        let freqs: Vec<f64> = (0..half)
+            .map(|i| math::exp_f64(-((2 * i) as f64) / (2 * half) as f64 * ln_theta))
+            .collect();
+        let mut cos = Vec::with_capacity(context * half);
+        let mut sin = Vec::with_capacity(context * half);
+        for pos in 0..context {
+            for f in &freqs {
+                let (s, c) = math::sin_cos_f64(pos as f64 * f);
+                cos.push(c as f32);
+                sin.push(s as f32);
+            }
+        }
+        Rope { cos, sin }
+    }
+
+    /// Rotate one head's vector to `pos`: pairs `(i, i + hd/2)` turn by `pos · theta^(-2i/hd)`,
+    /// `a' = a cos - b sin`, `b' = b cos + a sin`.
+    pub fn rotate(&self, v: &mut [f32], pos: usize) {
+        self.turn(v, pos, false)
+    }
+
+    /// The inverse rotation (the transpose, used by a backward pass): `sin` negated.
+    pub fn rotate_back(&self, v: &mut [f32], pos: usize) {
+        self.turn(v, pos, true)
+    }
+
+    fn turn(&self, v: &mut [f32], pos: usize, inverse: bool) {
+        let half = v.len() / 2;
+        let cos = &self.cos[pos * half..(pos + 1) * half];
+        let sin = &self.sin[pos * half..(pos + 1) * half];
+        let (a, b) = v.split_at_mut(half);
+        for i in 0..half {
+            let s = if inverse { -sin[i] } else { sin[i] };
+            let (x, y) = (a[i], b[i]);
+            a[i] = x * cos[i] - y * s;
+            b[i] = y * cos[i] + x * s;
+        }
+    }
+}

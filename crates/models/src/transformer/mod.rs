@@ -1,0 +1,168 @@
+//! The byte-level decoder-only Transformer of the paper, as a [`Model`].
+//!
+//! Read top-down: [`config`] (the shape in `config.json`), [`file`] (the model directory:
+//! `config.json` + `model.safetensors`, the identity hash, seeded random weights), [`network`]
+//! (the forward passes on the engine's kernels), and here the [`Model`] implementation: the
+//! encoder scores a whole chunk at once ([`Model::prepare`], teacher forcing); the decoder
+//! advances one byte at a time with a key/value cache, many chunks per step
+//! ([`Model::predict_batch`]). The network guarantees both give bit-identical logits, and
+//! [`lmzip_engine::quantize::frequencies`] turns logits into the coder's table.
+
+pub mod config;
+pub mod file;
+pub mod network;
+
+pub use config::{BOS, Config, Norm};
+pub use network::{Profile, Scratch, Transformer, Weights};
+
+use crate::net::{self, NetState, Network, TableBuffers};
+use crate::{Model, ModelId, Symbols};
+use config::OUTPUT_VOCAB;
+use lmzip_coder::Cdf;
+use lmzip_engine::Cache;
+use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
+use std::path::Path;
+
+/// A Transformer with the name and hash an archive records.
+#[derive(Debug, Clone)]
+pub struct TransformerModel {
+    name: String,
+    sha256: [u8; 32],
+    net: Transformer,
+}
+
+/// Per-chunk state of a [`TransformerModel`].
+pub type TransformerState = NetState<Scratch>;
+
+/// The network inputs of a chunk: [`BOS`], then its bytes but the last.
+pub fn chunk_inputs(chunk: &[u8]) -> Vec<u32> {
+    let bytes: Vec<u32> = chunk.iter().map(|&b| u32::from(b)).collect();
+    net::chunk_inputs(BOS, &bytes, |b| b)
+}
+
+impl TransformerModel {
+    /// Wrap a loaded network under `name` (at most [`ModelId::MAX_NAME_LEN`] bytes).
+    pub fn new(name: &str, sha256: [u8; 32], net: Transformer) -> TransformerModel {
+        assert!(name.len() <= ModelId::MAX_NAME_LEN, "model name too long");
+        TransformerModel {
+            name: name.into(),
+            sha256,
+            net,
+        }
+    }
+
+    /// Load the model directory `dir` (see [`file`]) under `name`.
+    pub fn load(dir: &Path, name: &str) -> Result<TransformerModel, file::Error> {
+        if name.is_empty() || name.len() > ModelId::MAX_NAME_LEN {
+            return Err(file::Error::Invalid(
+                dir.into(),
+                format!("the name '{name}' is empty or over 64 bytes"),
+            ));
+        }
+        let loaded = file::load(dir)?;
+        Ok(TransformerModel::new(
+            name,
+            loaded.sha256,
+            loaded.transformer,
+        ))
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Transformer {
+        &self.net
+    }
+}
+
+/// A logits row to the coder's table.
+fn fill(logits: &[f32], buffers: &mut TableBuffers, cdf: &mut Cdf) {
+    buffers.freqs.resize(OUTPUT_VOCAB, 0);
+    frequencies(logits, &mut buffers.freqs);
+    cdf.set_frequencies(FREQUENCY_BITS, &buffers.freqs)
+        .expect("BUG: quantized tables are valid");
+}
+
+impl Network for TransformerModel {
+    type Scratch = Scratch;
+
+    fn vocab(&self) -> usize {
+        OUTPUT_VOCAB
+    }
+
+    fn start(&self) -> u32 {
+        BOS
+    }
+
+    fn new_cache(&self) -> Cache {
+        self.net.new_cache()
+    }
+
+    fn forward(&self, inputs: &[u32], logits: &mut [f32], scratch: &mut Scratch) {
+        self.net.forward(inputs, logits, scratch)
+    }
+
+    fn step(&self, caches: &mut [&mut Cache], inputs: &[u32], logits: &mut [f32], s: &mut Scratch) {
+        self.net.step(caches, inputs, logits, s)
+    }
+}
+
+impl Model for TransformerModel {
+    type State = TransformerState;
+
+    fn id(&self) -> ModelId {
+        ModelId {
+            name: self.name.clone(),
+            sha256: Some(self.sha256),
+            tokenizer_sha256: None,
+        }
+    }
+
+    fn symbols(&self) -> Symbols {
+        Symbols::Bytes
+    }
+
+    fn precision(&self) -> u32 {
+        FREQUENCY_BITS
+    }
+
+    fn max_chunk_len(&self) -> Option<usize> {
+        Some(self.net.config().context)
+    }
+
+    fn new_state(&self) -> TransformerState {
+        NetState::new(self)
+    }
+
+    fn reset(&self, state: &mut TransformerState) {
+        net::reset(self, state)
+    }
+
+    fn prepare(&self, state: &mut TransformerState, symbols: &[u32]) {
+        net::prepare(self, state, symbols)
+    }
+
+    fn predict(&self, state: &mut TransformerState, cdf: &mut Cdf) {
+        self.predict_batch(std::slice::from_mut(state), std::slice::from_mut(cdf));
+    }
+
+    fn observe(&self, state: &mut TransformerState, symbol: u32) {
+        net::observe(self, state, symbol)
+    }
+
+    /// Lockstep decoding shares each weight read among the chunks of a step, but every chunk
+    /// reads its own key/value cache: as many chunks as keep their caches within about 12 MB
+    /// (a share of a typical L3 cache), or 8 when even one cache is larger and weight reuse is
+    /// all there is to gain. Measured on a 2-core AMD EPYC: 200K best at 2–3, 800K at 1, 3.2M
+    /// at 8.
+    fn lockstep_chunks(&self) -> usize {
+        let c = self.net.config();
+        let cache_bytes = 2 * c.n_layers * c.d_model * c.context * 4;
+        match (12usize << 20) / cache_bytes.max(1) {
+            0 => 8,
+            n => n.min(8),
+        }
+    }
+
+    fn predict_batch(&self, states: &mut [TransformerState], cdfs: &mut [Cdf]) {
+        net::predict_batch(self, states, cdfs, &fill)
+    }
+}
