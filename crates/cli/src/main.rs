@@ -9,9 +9,11 @@ mod files;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "lab")]
 use lmzip_bench::{plot, report, sample, speed};
+#[cfg(feature = "lab")]
 use lmzip_train::{command as train, dataset, init_model, tokenizer};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Lossless compression with a language model driving an arithmetic coder.
 ///
@@ -88,6 +90,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    #[cfg(feature = "lab")]
+    #[command(flatten)]
+    Lab(Lab),
+}
+
+/// The lab commands: the paper's experiments, training and tools (the `lab` feature).
+#[cfg(feature = "lab")]
+#[derive(Subcommand, Debug)]
+enum Lab {
     /// Measure models beside gzip, xz, zstd, bzip2, brotli, PNG and FLAC on the paper's chunks.
     Bench(report::BenchArgs),
     /// Write a model directory with seeded random weights (for tests and benchmarks).
@@ -104,17 +115,27 @@ enum Command {
     Tokenizer(tokenizer::TokenizerArgs),
 }
 
+#[cfg(feature = "lab")]
+impl Lab {
+    fn run(self) -> Outcome {
+        match self {
+            Lab::Bench(args) => report::run(&args),
+            Lab::InitModel(args) => init_model::run(&args),
+            Lab::Speed(args) => speed::run(&args),
+            Lab::Train(args) => train::run(&args, &plot_loss),
+            Lab::Sample(args) => sample::run(&args),
+            Lab::Dataset(args) => dataset::run(&args),
+            Lab::Tokenizer(args) => tokenizer::run(&args),
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info { files }) => files::info(&files),
-        Some(Command::Bench(args)) => report::run(&args),
-        Some(Command::InitModel(args)) => init_model::run(&args),
-        Some(Command::Speed(args)) => speed::run(&args),
-        Some(Command::Train(args)) => train::run(&args, &plot_loss),
-        Some(Command::Sample(args)) => sample::run(&args),
-        Some(Command::Dataset(args)) => dataset::run(&args),
-        Some(Command::Tokenizer(args)) => tokenizer::run(&args),
+        #[cfg(feature = "lab")]
+        Some(Command::Lab(lab)) => lab.run(),
         None => files::run(&cli.codec),
     };
     std::process::exit(match result {
@@ -130,7 +151,8 @@ fn main() {
 }
 
 /// The training curve as SVG, and at the end as PNG too.
-fn plot_loss(csv: &Path, svg: &Path, last: bool) -> Result<()> {
+#[cfg(feature = "lab")]
+fn plot_loss(csv: &std::path::Path, svg: &std::path::Path, last: bool) -> Result<()> {
     plot::loss_curve(csv, svg)?;
     if last && svg.exists() {
         plot::to_png(svg)?;

@@ -87,6 +87,16 @@ pub fn positions(rows: Rows, caches: &[&mut Cache], m: usize) -> Vec<usize> {
     }
 }
 
+/// Check that each of `caches` has room for one more position within `limit`.
+///
+/// # Panics
+/// When one is full.
+pub fn assert_room(caches: &[&mut Cache], limit: usize) {
+    for c in caches {
+        assert!(c.len < limit && c.len < c.capacity, "cache full");
+    }
+}
+
 /// Record that the forward's rows are stored: the sequence's cache holds `m` positions, or each
 /// batch cache one more.
 pub fn advance(rows: Rows, caches: &mut [&mut Cache], m: usize) {

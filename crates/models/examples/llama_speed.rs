@@ -20,27 +20,7 @@ fn main() {
             "max_position_embeddings": 2048}"#,
     )
     .expect("a valid config");
-    let mut seed = 1u64;
-    let tensors: Vec<Vec<f32>> = config
-        .tensor_shapes()
-        .iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let r = ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.05;
-                    if name.ends_with("norm.weight") {
-                        1.0 + r
-                    } else {
-                        r
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let tensors = lmzip_testkit::random_llama_tensors(&config, 1, 0.025);
     let params: usize = tensors.iter().map(Vec::len).sum();
     let model = Llama::new(config.clone(), tensors);
     let vocab = config.vocab_size;

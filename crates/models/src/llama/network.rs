@@ -179,12 +179,7 @@ impl Llama {
         scratch: &mut LlamaScratch,
     ) {
         assert_eq!(caches.len(), tokens.len());
-        for c in caches.iter() {
-            assert!(
-                c.len() < self.config.max_position_embeddings && c.len() < c.capacity(),
-                "cache full"
-            );
-        }
+        attention::assert_room(caches, self.config.max_position_embeddings);
         self.run(tokens, Rows::Batch, caches, logits, scratch);
     }
 

@@ -349,12 +349,7 @@ impl Transformer {
     ) {
         assert_eq!(caches.len(), tokens.len());
         assert!(logits.len() >= tokens.len() * OUTPUT_VOCAB);
-        for c in caches.iter() {
-            assert!(
-                c.len() < self.config.context && c.len() < c.capacity(),
-                "cache full"
-            );
-        }
+        attention::assert_room(caches, self.config.context);
         self.run(tokens, Rows::Batch, caches, logits, scratch);
     }
 
