@@ -5,5 +5,5 @@ use libfuzzer_sys::fuzz_target;
 use lmzip_models::ContextMixing;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = lmzip::decompress(data, &ContextMixing::new());
+    let _ = lmzip::decompress(data, ContextMixing::new());
 });

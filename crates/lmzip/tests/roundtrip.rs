@@ -342,3 +342,14 @@ fn inspect_reports_the_true_archive_size() {
         }
     }
 }
+
+/// Empty, one byte, text and random data through every coding path of the test kit (streaming
+/// at 1, 2 and 3 threads, whole and piecewise writes, chunk by chunk, lockstep batches).
+#[test]
+fn every_coding_path_agrees_through_the_test_kit() {
+    let mut rng = lmzip_testkit::Rng::new(3);
+    let kit = lmzip_testkit::RoundTrip::new().chunk_size(700);
+    for data in [vec![], vec![7], rng.text(5000), rng.bytes(3000)] {
+        kit.check(&ContextMixing::new(), &data);
+    }
+}

@@ -5,7 +5,7 @@
 //! dequantizes one tensor to f32 (types F32, F16, BF16, Q8_0, Q4_K and Q6_K — Q4_K_M files mix
 //! the last two). Dequantization is plain scalar IEEE arithmetic done once at load, so the
 //! weights, and therefore the engine's logits, are the same on every CPU.
-//! [`write`] is the converse, for tests and tools.
+//! [`write()`] is the converse, for tests and tools.
 //!
 //! This module knows no architecture: `crate::llama::gguf` maps a `llama` file to the Llama
 //! network and its tokenizer.
@@ -448,7 +448,7 @@ pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
     out
 }
 
-/// One tensor of a file [`write`] makes: name, shape (outermost first, as Hugging Face gives
+/// One tensor of a file [`write()`] makes: name, shape (outermost first, as Hugging Face gives
 /// it), type and offset in the data section.
 pub type TableEntry = (String, Vec<usize>, TensorType, u64);
 

@@ -119,7 +119,7 @@ pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
     }
     let found = search_path()
         .into_iter()
-        .map(|d| d.join(&header.name))
+        .map(|d| d.join(header.name))
         .find(|d| d.is_dir() || is_llm(d));
     if let Some(path) = found.as_ref().filter(|p| is_llm(p)) {
         return llm_footprint(path, header);
@@ -187,7 +187,7 @@ fn find_named(name: &str) -> Result<AnyModel> {
 pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel> {
     let found = match given {
         Some(name) => by_name(name),
-        None => find_named(&header.name),
+        None => find_named(header.name),
     };
     found.map_err(|e| {
         let hash = header.sha256.map(|h| {

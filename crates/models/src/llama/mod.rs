@@ -1,6 +1,6 @@
 //! Pretrained Llama-family LLMs as token-level [`Model`]s.
 //!
-//! Read top-down: [`config`] (the fields of a Hugging Face `config.json`), [`file`] (a Hugging
+//! Read top-down: [`config`] (the fields of a Hugging Face `config.json`), [`file`](mod@file) (a Hugging
 //! Face directory's safetensors, seeded random directories), [`gguf`] (llama.cpp's files and
 //! their embedded vocabulary), [`network`] (the forward passes on the engine's kernels), and
 //! here the [`Model`] implementation.

@@ -1,6 +1,6 @@
 //! The byte-level decoder-only Transformer of the paper, as a [`Model`].
 //!
-//! Read top-down: [`config`] (the shape in `config.json`), [`file`] (the model directory:
+//! Read top-down: [`config`] (the shape in `config.json`), [`file`](mod@file) (the model directory:
 //! `config.json` + `model.safetensors`, the identity hash, seeded random weights), [`network`]
 //! (the forward passes on the engine's kernels), and here the [`Model`] implementation: the
 //! encoder scores a whole chunk at once ([`Model::prepare`], teacher forcing); the decoder
@@ -51,7 +51,7 @@ impl TransformerModel {
         }
     }
 
-    /// Load the model directory `dir` (see [`file`]) under `name`.
+    /// Load the model directory `dir` (see [`file`](mod@file)) under `name`.
     pub fn load(dir: &Path, name: &str) -> Result<TransformerModel, file::Error> {
         if name.is_empty() || name.len() > ModelId::MAX_NAME_LEN {
             return Err(file::Error::Invalid(
