@@ -9,7 +9,9 @@ use lmzip_coder::{Cdf, Encoder};
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
 use lmzip_engine::{Cache, Isa, kernels};
 use lmzip_models::transformer::config::OUTPUT_VOCAB;
-use lmzip_models::transformer::{BOS, Config, Profile, Scratch, Transformer, chunk_inputs, file};
+use lmzip_models::transformer::{
+    Config, Profile, Scratch, Transformer, chunk_inputs, file, inputs_at,
+};
 use lmzip_models::{Model, TransformerModel};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -241,12 +243,8 @@ fn breakdown(net: &Transformer, chunks: &[Vec<u8>], lockstep: usize) -> Breakdow
     let mut scratch = Scratch::profiling();
     let mut out = vec![0.0; batch.len() * OUTPUT_VOCAB];
     for pos in 0..2048 {
-        let tokens: Vec<u32> = batch
-            .iter()
-            .map(|c| if pos == 0 { BOS } else { u32::from(c[pos - 1]) })
-            .collect();
         let mut refs: Vec<&mut Cache> = caches.iter_mut().collect();
-        net.step(&mut refs, &tokens, &mut out, &mut scratch);
+        net.step(&mut refs, &inputs_at(&batch, pos), &mut out, &mut scratch);
     }
     let decode = scratch.profile.take().unwrap_or_default();
     let decode_bytes = batch.len() * 2048;

@@ -59,13 +59,7 @@ fn random_tables_every_precision() {
                 .map(|_| random_cdf(&mut rng, precision, n))
                 .collect();
             let symbols: Vec<u32> = (0..300).map(|_| (rng.next() % n as u64) as u32).collect();
-            let bytes = round_trip(&symbols, &cdfs);
-            let bits: f64 = symbols
-                .iter()
-                .zip(&cdfs)
-                .map(|(&s, c)| c.cost_bits(s))
-                .sum();
-            assert!(bytes.len() as f64 <= bits / 8.0 + 4.0, "p{precision} n{n}");
+            assert_near_entropy(&symbols, &cdfs);
         }
     }
 }
@@ -105,13 +99,18 @@ fn least_probable_symbols_everywhere() {
     let cdf = Cdf::from_frequencies(p, &[1, (1 << p) - 2, 1]).unwrap();
     let symbols: Vec<u32> = (0..5000).map(|i| if i % 2 == 0 { 0 } else { 2 }).collect();
     let cdfs = vec![cdf; symbols.len()];
-    let bytes = round_trip(&symbols, &cdfs);
-    let bits: f64 = symbols
-        .iter()
-        .zip(&cdfs)
-        .map(|(&s, c)| c.cost_bits(s))
-        .sum();
-    assert!(bytes.len() as f64 <= bits / 8.0 + 4.0);
+    assert_near_entropy(&symbols, &cdfs);
+}
+
+/// Round-trip `symbols` and check the code is at most 4 bytes over their information content.
+fn assert_near_entropy(symbols: &[u32], cdfs: &[Cdf]) {
+    let bytes = round_trip(symbols, cdfs);
+    let bits: f64 = symbols.iter().zip(cdfs).map(|(&s, c)| c.cost_bits(s)).sum();
+    assert!(
+        bytes.len() as f64 <= bits / 8.0 + 4.0,
+        "{} bytes for {bits} bits",
+        bytes.len()
+    );
 }
 
 #[test]

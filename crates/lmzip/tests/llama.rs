@@ -3,12 +3,11 @@
 //! encoder and the batched, incremental decoder must agree on every chunk, at every thread
 //! count, for text and for bytes that are not text.
 
-use lmzip::{Error, Model, chunk, read::Decoder, write::EncoderBuilder};
+use lmzip::{Error, Model, chunk};
 use lmzip_data::Modality;
 use lmzip_models::LlamaModel;
 use lmzip_models::llama;
 use lmzip_tokens::{PieceStyle, Tokenizer};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
@@ -40,22 +39,11 @@ fn model(dir: &Path, seed: u64) -> LlamaModel {
 }
 
 fn compress(data: &[u8], m: &LlamaModel, threads: usize) -> Vec<u8> {
-    let mut enc = EncoderBuilder::new()
-        .threads(threads)
-        .chunk_size(512)
-        .original_len(Some(data.len() as u64))
-        .build(Vec::new(), m)
-        .unwrap();
-    std::io::Write::write_all(&mut enc, data).unwrap();
-    enc.finish().unwrap()
+    lmzip_testkit::compress(data, m, threads, 512, usize::MAX)
 }
 
 fn decompress(archive: &[u8], m: &LlamaModel, threads: usize) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    Decoder::new(archive, m, threads)?
-        .read_to_end(&mut out)
-        .map_err(Error::from)?;
-    Ok(out)
+    lmzip_testkit::decompress(archive, m, threads, 1 << 16)
 }
 
 #[test]

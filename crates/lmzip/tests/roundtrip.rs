@@ -4,146 +4,56 @@
 use lmzip::{Error, Model, ModelId, chunk, read::Decoder, write::EncoderBuilder};
 use lmzip_coder::Cdf;
 use lmzip_models::{ContextMixing, Symbols, symbolize};
-use std::io::{Read, Write};
+use lmzip_testkit::RoundTrip;
+use std::io::Write;
 use std::path::Path;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 
 fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 56) as u8
-        })
-        .collect()
+    lmzip_testkit::Rng::new(seed).bytes(n)
 }
 
 fn compress_with(data: &[u8], threads: usize, chunk_size: u32, write_size: usize) -> Vec<u8> {
-    let mut enc = EncoderBuilder::new()
-        .threads(threads)
-        .chunk_size(chunk_size)
-        .original_len(Some(data.len() as u64))
-        .build(Vec::new(), ContextMixing::new())
-        .unwrap();
-    for piece in data.chunks(write_size.max(1)) {
-        enc.write_all(piece).unwrap();
-    }
-    enc.finish().unwrap()
+    lmzip_testkit::compress(data, ContextMixing::new(), threads, chunk_size, write_size)
 }
 
 fn decompress_with(archive: &[u8], threads: usize, read_size: usize) -> Result<Vec<u8>, Error> {
-    let mut dec = Decoder::new(archive, ContextMixing::new(), threads)?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; read_size];
-    loop {
-        let n = dec.read(&mut buf)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    lmzip_testkit::decompress(archive, ContextMixing::new(), threads, read_size)
 }
 
-/// The path matrix: thread counts 1/2/8 give identical archives; odd write and read sizes;
-/// streaming and one-shot agree; lockstep batch decoding equals chunk-by-chunk decoding.
-struct RoundTrip<'a> {
-    input: &'a [u8],
-    chunk_size: u32,
+/// Every coding path (the test kit's matrix) with the baseline at the given chunk size.
+fn round_trip(input: &[u8], chunk_size: u32) -> Vec<u8> {
+    RoundTrip::new()
+        .chunk_size(chunk_size)
+        .check(&ContextMixing::new(), input)
 }
 
-impl<'a> RoundTrip<'a> {
-    fn new(input: &'a [u8]) -> Self {
-        RoundTrip {
-            input,
-            chunk_size: lmzip::DEFAULT_CHUNK_SIZE,
-        }
-    }
-
-    fn chunk_size(mut self, n: u32) -> Self {
-        self.chunk_size = n;
-        self
-    }
-
-    fn test(self) -> Vec<u8> {
-        let a1 = compress_with(self.input, 1, self.chunk_size, usize::MAX);
-        let a2 = compress_with(self.input, 2, self.chunk_size, 7);
-        let a8 = compress_with(self.input, 8, self.chunk_size, 1 << 15);
-        assert!(
-            a1 == a2 && a2 == a8,
-            "archives differ between thread counts"
-        );
-        if self.chunk_size == lmzip::DEFAULT_CHUNK_SIZE {
-            assert_eq!(
-                lmzip::compress(self.input, ContextMixing::new()).unwrap(),
-                a1
-            );
-            assert_eq!(
-                lmzip::decompress(&a1, ContextMixing::new()).unwrap(),
-                self.input
-            );
-        }
-        assert_eq!(decompress_with(&a1, 1, 1 << 16).unwrap(), self.input);
-        assert_eq!(decompress_with(&a1, 2, 3).unwrap(), self.input);
-        assert_eq!(decompress_with(&a1, 8, 1000).unwrap(), self.input);
-        self.check_batch();
-        a1
-    }
-
-    /// Decoding several chunks in lockstep gives each chunk's own decoding.
-    fn check_batch(&self) {
-        let model = ContextMixing::new();
-        let mut state = model.new_state();
-        let pieces: Vec<&[u8]> = self
-            .input
-            .chunks(self.chunk_size as usize)
-            .take(5)
-            .collect();
-        let coded: Vec<Vec<u8>> = pieces
-            .iter()
-            .map(|p| chunk::encode(&model, &mut state, p))
-            .collect();
-        let jobs: Vec<(&[u8], usize)> = coded
-            .iter()
-            .zip(&pieces)
-            .map(|(c, p)| (&c[..], p.len()))
-            .collect();
-        let mut states: Vec<_> = (0..jobs.len()).map(|_| model.new_state()).collect();
-        let decoded: Vec<Vec<u8>> = chunk::decode_batch(&model, &mut states, &jobs)
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for (d, p) in decoded.iter().zip(&pieces) {
-            assert_eq!(d, p);
-        }
-    }
-}
+const DEFAULT: u32 = lmzip::DEFAULT_CHUNK_SIZE;
 
 #[test]
 fn edge_sizes() {
     let text = std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap();
     for n in [0, 1, 2, 2047, 2048, 2049, 4096, 4097, 20_000] {
-        RoundTrip::new(&text[..n]).test();
+        round_trip(&text[..n], DEFAULT);
     }
-    RoundTrip::new(&text[..5000]).chunk_size(1).test();
-    RoundTrip::new(&text[..5000]).chunk_size(777).test();
-    RoundTrip::new(&text[..70_000]).chunk_size(65_536).test();
+    round_trip(&text[..5000], 1);
+    round_trip(&text[..5000], 777);
+    round_trip(&text[..70_000], 65_536);
 }
 
 #[test]
 fn degenerate_inputs() {
-    RoundTrip::new(&vec![0u8; 10_000]).test();
-    RoundTrip::new(&vec![0xFFu8; 10_000]).test();
+    round_trip(&[0u8; 10_000], DEFAULT);
+    round_trip(&[0xFFu8; 10_000], DEFAULT);
     let ramp: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
-    RoundTrip::new(&ramp).test();
+    round_trip(&ramp, DEFAULT);
 }
 
 #[test]
 fn random_megabyte_grows_at_most_half_a_percent() {
     let data = random_bytes(1 << 20, 99);
-    let archive = RoundTrip::new(&data).test();
+    let archive = round_trip(&data, DEFAULT);
     let header = lmzip::Header::read(&mut &archive[..])
         .unwrap()
         .encoded_len();
@@ -177,7 +87,7 @@ fn image_and_audio_samples_round_trip() {
         for f in files.iter().step_by(files.len().div_ceil(3)) {
             let chunks = lmzip_data::file_chunks(f, modality, 2048).unwrap();
             let data: Vec<u8> = chunks.iter().take(40).flatten().copied().collect();
-            RoundTrip::new(&data).test();
+            round_trip(&data, DEFAULT);
         }
     }
 }
@@ -343,13 +253,11 @@ fn inspect_reports_the_true_archive_size() {
     }
 }
 
-/// Empty, one byte, text and random data through every coding path of the test kit (streaming
-/// at 1, 2 and 3 threads, whole and piecewise writes, chunk by chunk, lockstep batches).
+/// Empty, one byte, word salad and random data through every coding path of the test kit.
 #[test]
-fn every_coding_path_agrees_through_the_test_kit() {
+fn generated_inputs_round_trip() {
     let mut rng = lmzip_testkit::Rng::new(3);
-    let kit = lmzip_testkit::RoundTrip::new().chunk_size(700);
     for data in [vec![], vec![7], rng.text(5000), rng.bytes(3000)] {
-        kit.check(&ContextMixing::new(), &data);
+        round_trip(&data, 700);
     }
 }

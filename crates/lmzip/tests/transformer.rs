@@ -1,11 +1,10 @@
 //! Round trips with a random-weight Transformer: the teacher-forced encoder and the batched,
 //! incremental decoder must agree on every chunk, at every thread count.
 
-use lmzip::{Error, Model, chunk, read::Decoder, write::EncoderBuilder};
+use lmzip::{Error, Model, chunk, write::EncoderBuilder};
 use lmzip_data::Modality;
 use lmzip_models::TransformerModel;
 use lmzip_models::transformer::{Config, Transformer, file};
-use std::io::Read;
 use std::path::Path;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
@@ -22,37 +21,19 @@ fn model(seed: u64, context: usize) -> TransformerModel {
 }
 
 fn compress(data: &[u8], m: &TransformerModel, threads: usize, chunk_size: u32) -> Vec<u8> {
-    let mut enc = EncoderBuilder::new()
-        .threads(threads)
-        .chunk_size(chunk_size)
-        .original_len(Some(data.len() as u64))
-        .build(Vec::new(), m)
-        .unwrap();
-    std::io::Write::write_all(&mut enc, data).unwrap();
-    enc.finish().unwrap()
+    lmzip_testkit::compress(data, m, threads, chunk_size, usize::MAX)
 }
 
 fn decompress(archive: &[u8], m: &TransformerModel, threads: usize) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    Decoder::new(archive, m, threads)?
-        .read_to_end(&mut out)
-        .map_err(Error::from)?;
-    Ok(out)
+    lmzip_testkit::decompress(archive, m, threads, 1 << 16)
 }
 
-/// Archives equal at 1, 2 and 8 threads, decoded at 1, 2 and 8 threads; returns the archive.
+/// Every coding path of the test kit (1, 2 and 8 threads, odd I/O sizes, chunks alone and in
+/// lockstep batches).
 fn round_trip(data: &[u8], m: &TransformerModel, chunk_size: u32) -> Vec<u8> {
-    let a1 = compress(data, m, 1, chunk_size);
-    assert_eq!(compress(data, m, 2, chunk_size), a1, "2 threads");
-    assert_eq!(compress(data, m, 8, chunk_size), a1, "8 threads");
-    for threads in [1, 2, 8] {
-        assert_eq!(
-            decompress(&a1, m, threads).unwrap(),
-            data,
-            "{threads} threads"
-        );
-    }
-    a1
+    lmzip_testkit::RoundTrip::new()
+        .chunk_size(chunk_size)
+        .check(m, data)
 }
 
 fn alice() -> Vec<u8> {
@@ -93,13 +74,7 @@ fn image_audio_and_random_chunks_round_trip() {
             data.extend_from_slice(c);
         }
     }
-    let mut s = 7u64;
-    data.extend((0..5000).map(|_| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 56) as u8
-    }));
+    data.extend(lmzip_testkit::Rng::new(7).bytes(5000));
     round_trip(&data, &m, 2048);
 }
 
@@ -108,27 +83,16 @@ fn batched_decoding_equals_chunk_by_chunk() {
     let m = model(3, 512);
     let text = alice();
     let pieces: Vec<&[u8]> = text[..512 * 6 + 100].chunks(512).collect();
+    let chunks = lmzip_testkit::CodedChunks::new(&m, &pieces);
     let mut state = m.new_state();
-    let coded: Vec<Vec<u8>> = pieces
-        .iter()
-        .map(|p| chunk::encode(&m, &mut state, p))
-        .collect();
-    let jobs: Vec<(&[u8], usize)> = coded
-        .iter()
-        .zip(&pieces)
-        .map(|(c, p)| (&c[..], p.len()))
-        .collect();
-    let mut states: Vec<_> = jobs.iter().map(|_| m.new_state()).collect();
-    for ((got, want), (c, p)) in chunk::decode_batch(&m, &mut states, &jobs)
-        .into_iter()
-        .zip(&pieces)
-        .zip(&jobs)
-    {
+    let jobs = chunks.jobs();
+    for ((got, want), (c, p)) in chunks.decode_batch(&m).into_iter().zip(&pieces).zip(&jobs) {
         assert_eq!(got.unwrap(), *want);
         assert_eq!(chunk::decode(&m, &mut state, c, *p).unwrap(), *want);
     }
     // A corrupt chunk fails alone; its neighbours in the batch still decode.
-    let mut bad = coded[2].clone();
+    let mut states: Vec<_> = jobs.iter().map(|_| m.new_state()).collect();
+    let mut bad = chunks.coded[2].clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x40;
     let mut jobs2 = jobs.clone();

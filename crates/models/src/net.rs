@@ -43,6 +43,18 @@ pub trait Network: Send + Sync {
     );
 }
 
+/// Check a normalization epsilon (named `eps_name` in messages) and a rotary base, as both
+/// families' configs must.
+pub fn check_eps_and_theta(eps: f32, eps_name: &str, theta: f64) -> Result<(), String> {
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(format!("{eps_name} must be positive"));
+    }
+    if !(theta.is_finite() && theta > 1.0) {
+        return Err("rope_theta must be above 1".into());
+    }
+    Ok(())
+}
+
 /// The network inputs of a chunk coded as `symbols`: `start`, then the input of every symbol
 /// but the last.
 pub fn chunk_inputs(start: u32, symbols: &[u32], input: impl Fn(u32) -> u32) -> Vec<u32> {

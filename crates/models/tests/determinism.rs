@@ -3,7 +3,7 @@
 
 use lmzip_engine::{Cache, Isa};
 use lmzip_models::transformer::config::{BOS, Norm, OUTPUT_VOCAB};
-use lmzip_models::transformer::{Config, Scratch, Transformer, chunk_inputs, file};
+use lmzip_models::transformer::{Config, Scratch, Transformer, chunk_inputs, file, inputs_at};
 use sha2::{Digest, Sha256};
 
 /// Shapes covering the specialized head widths (16, 32, 64) and a generic one (6), pre and post LN.
@@ -78,12 +78,13 @@ fn a_chunk_does_not_depend_on_its_batch() {
     let mut scratch = Scratch::default();
     let mut logits = vec![0.0; chunks.len() * OUTPUT_VOCAB];
     for pos in 0..40 {
-        let tokens: Vec<u32> = chunks
-            .iter()
-            .map(|c| if pos == 0 { BOS } else { u32::from(c[pos - 1]) })
-            .collect();
         let mut refs: Vec<&mut Cache> = caches.iter_mut().collect();
-        m.step(&mut refs, &tokens, &mut logits, &mut scratch);
+        m.step(
+            &mut refs,
+            &inputs_at(&chunks, pos),
+            &mut logits,
+            &mut scratch,
+        );
         for (i, row) in logits.chunks_exact(OUTPUT_VOCAB).enumerate() {
             assert_eq!(
                 bits(row),
@@ -243,24 +244,13 @@ fn reference_forward(m: &Transformer, chunk: &[u8]) -> Vec<f64> {
             };
             for i in 0..n {
                 let q = part(&qkv[i], 0, i);
-                let scores: Vec<f64> = (0..=i)
-                    .map(|j| {
-                        q.iter()
-                            .zip(part(&qkv[j], 1, j))
-                            .map(|(a, b)| a * b)
-                            .sum::<f64>()
-                            / (hd as f64).sqrt()
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for j in 0..=i {
-                    let v = part(&qkv[j], 2, j);
-                    for t in 0..hd {
-                        attn[i][head * hd + t] += e[j] / z * v[t];
-                    }
-                }
+                let out = lmzip_testkit::reference_attention(
+                    &q,
+                    i + 1,
+                    |j| part(&qkv[j], 1, j),
+                    |j| part(&qkv[j], 2, j),
+                );
+                attn[i][head * hd..(head + 1) * hd].copy_from_slice(&out);
             }
         }
         let o = matmul(&attn, &b.wo, d, d);

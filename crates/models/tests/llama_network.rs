@@ -212,21 +212,13 @@ fn reference(
             let mut attn = vec![0.0; heads * hd];
             for head in 0..heads {
                 let g = head / (heads / kv);
-                let scores: Vec<f64> = (0..=i)
-                    .map(|j| {
-                        (0..hd)
-                            .map(|e| qs[i][head * hd + e] * ks[j][g * hd + e])
-                            .sum::<f64>()
-                            / (hd as f64).sqrt()
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for dd in 0..hd {
-                    attn[head * hd + dd] =
-                        (0..=i).map(|j| e[j] * vs[j][g * hd + dd]).sum::<f64>() / z;
-                }
+                let out = lmzip_testkit::reference_attention(
+                    &qs[i][head * hd..(head + 1) * hd],
+                    i + 1,
+                    |j| ks[j][g * hd..(g + 1) * hd].to_vec(),
+                    |j| vs[j][g * hd..(g + 1) * hd].to_vec(),
+                );
+                attn[head * hd..(head + 1) * hd].copy_from_slice(&out);
             }
             let o = linear(&wo, &attn, d);
             for (x, o) in xs[i].iter_mut().zip(o) {

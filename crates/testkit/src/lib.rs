@@ -72,27 +72,110 @@ pub fn random_llama_tensors(config: &LlamaConfig, seed: u64, scale: f32) -> Vec<
         .collect()
 }
 
+/// Compress `data` with `model` through the streaming encoder: `threads`, chunks of
+/// `chunk_size`, writes of `write_size` bytes.
+pub fn compress<M: Model>(
+    data: &[u8],
+    model: M,
+    threads: usize,
+    chunk_size: u32,
+    write_size: usize,
+) -> Vec<u8> {
+    let mut enc = lmzip::write::EncoderBuilder::new()
+        .threads(threads)
+        .chunk_size(chunk_size)
+        .original_len(Some(data.len() as u64))
+        .build(Vec::new(), model)
+        .expect("encoder");
+    for part in data.chunks(write_size.max(1)) {
+        enc.write_all(part).expect("write");
+    }
+    enc.finish().expect("finish")
+}
+
+/// Decompress `archive` with `model` through the streaming decoder: `threads`, reads of
+/// `read_size` bytes.
+pub fn decompress<M: Model>(
+    archive: &[u8],
+    model: M,
+    threads: usize,
+    read_size: usize,
+) -> Result<Vec<u8>, lmzip::Error> {
+    let mut dec = lmzip::read::Decoder::new(archive, model, threads)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; read_size.max(1)];
+    loop {
+        let n = dec.read(&mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Each piece coded alone by `chunk::encode` from one reused state, with the
+/// `(coded, length)` jobs `chunk::decode_batch` takes.
+pub struct CodedChunks {
+    /// The coded bytes of each piece.
+    pub coded: Vec<Vec<u8>>,
+    /// Each piece's length.
+    pub lens: Vec<usize>,
+}
+
+impl CodedChunks {
+    /// Code every piece with `model`.
+    pub fn new<M: Model>(model: &M, pieces: &[&[u8]]) -> CodedChunks {
+        let mut state = model.new_state();
+        CodedChunks {
+            coded: pieces
+                .iter()
+                .map(|p| chunk::encode(model, &mut state, p))
+                .collect(),
+            lens: pieces.iter().map(|p| p.len()).collect(),
+        }
+    }
+
+    /// The jobs of `chunk::decode_batch`.
+    pub fn jobs(&self) -> Vec<(&[u8], usize)> {
+        self.coded
+            .iter()
+            .zip(&self.lens)
+            .map(|(c, &n)| (&c[..], n))
+            .collect()
+    }
+
+    /// Decode every chunk in one lockstep batch.
+    pub fn decode_batch<M: Model>(&self, model: &M) -> Vec<Result<Vec<u8>, lmzip::Error>> {
+        let mut states: Vec<M::State> = self.lens.iter().map(|_| model.new_state()).collect();
+        chunk::decode_batch(model, &mut states, &self.jobs())
+    }
+}
+
 /// Runs data through every coding path with one model and checks each gives the same archive
-/// and the original back.
+/// and the original back: streaming encodes at several thread counts and write sizes (the
+/// archives must be identical, and equal `lmzip::compress`'s at the default chunk size),
+/// streaming decodes at several thread counts and read sizes, every chunk alone through
+/// `chunk::decode`, and all chunks in one lockstep batch.
 #[derive(Debug, Clone)]
 pub struct RoundTrip {
     chunk_size: u32,
     threads: Vec<usize>,
-    write_sizes: Vec<usize>,
+    io_sizes: Vec<usize>,
 }
 
 impl Default for RoundTrip {
     fn default() -> RoundTrip {
         RoundTrip {
             chunk_size: lmzip::DEFAULT_CHUNK_SIZE,
-            threads: vec![1, 2, 3],
-            write_sizes: vec![usize::MAX, 1000],
+            threads: vec![1, 2, 8],
+            io_sizes: vec![usize::MAX, 7, 1 << 15],
         }
     }
 }
 
 impl RoundTrip {
-    /// The default: 2048-byte chunks, 1, 2 and 3 threads, whole and 1000-byte writes.
+    /// The default: 2048-byte chunks; 1, 2 and 8 threads paired with writes and reads of the
+    /// whole input, 7 bytes and 32 KiB.
     pub fn new() -> RoundTrip {
         RoundTrip::default()
     }
@@ -103,44 +186,41 @@ impl RoundTrip {
         self
     }
 
-    /// The thread counts to encode and decode with.
+    /// The thread counts to encode and decode with (each paired with one I/O size in turn).
     pub fn threads(mut self, threads: &[usize]) -> RoundTrip {
         self.threads = threads.to_vec();
         self
     }
 
-    /// The sizes of the writes into the streaming encoder.
-    pub fn write_sizes(mut self, sizes: &[usize]) -> RoundTrip {
-        self.write_sizes = sizes.to_vec();
-        self
-    }
-
-    /// Encode `data` with `model` at every thread count and write size (the archives must be
-    /// identical), decode the archive at every thread count and chunk by chunk (the bytes must
-    /// be `data`), and return the archive.
+    /// Check every path (see [`RoundTrip`]) and return the archive.
     ///
     /// # Panics
     /// On any difference, with a message that names the path.
     pub fn check<M: Model>(&self, model: &M, data: &[u8]) -> Vec<u8> {
-        let mut reference: Option<Vec<u8>> = None;
-        for &threads in &self.threads {
-            for &piece in &self.write_sizes {
-                let archive = self.encode(model, data, threads, piece);
-                match &reference {
-                    None => reference = Some(archive),
-                    Some(r) => assert!(
-                        *r == archive,
-                        "archive differs at {threads} threads, writes of {piece} bytes"
-                    ),
-                }
-            }
+        let paths: Vec<(usize, usize)> = self
+            .threads
+            .iter()
+            .zip(self.io_sizes.iter().cycle())
+            .map(|(&t, &io)| (t, io))
+            .collect();
+        let (first_threads, first_io) = paths[0];
+        let archive = compress(data, model, first_threads, self.chunk_size, first_io);
+        for &(threads, io) in &paths[1..] {
+            let other = compress(data, model, threads, self.chunk_size, io);
+            assert!(
+                other == archive,
+                "archive differs at {threads} threads, writes of {io}"
+            );
         }
-        let archive = reference.expect("at least one thread count");
-        for &threads in &self.threads {
-            let mut dec = lmzip::read::Decoder::new(&archive[..], model, threads)
-                .unwrap_or_else(|e| panic!("header at {threads} threads: {e}"));
-            let mut back = Vec::new();
-            dec.read_to_end(&mut back)
+        if self.chunk_size == lmzip::DEFAULT_CHUNK_SIZE {
+            let one_shot = lmzip::compress(data, model).expect("compress");
+            assert!(
+                one_shot == archive,
+                "lmzip::compress differs from the stream"
+            );
+        }
+        for &(threads, io) in &paths {
+            let back = decompress(&archive, model, threads, io.min(1 << 16))
                 .unwrap_or_else(|e| panic!("decoding at {threads} threads: {e}"));
             assert!(back == data, "decoded bytes differ at {threads} threads");
         }
@@ -148,42 +228,46 @@ impl RoundTrip {
         archive
     }
 
-    fn encode<M: Model>(&self, model: &M, data: &[u8], threads: usize, piece: usize) -> Vec<u8> {
-        let mut enc = lmzip::write::EncoderBuilder::new()
-            .threads(threads)
-            .chunk_size(self.chunk_size)
-            .original_len(Some(data.len() as u64))
-            .build(Vec::new(), model)
-            .expect("encoder");
-        for part in data.chunks(piece.max(1)) {
-            enc.write_all(part).expect("write");
-        }
-        enc.finish().expect("finish")
-    }
-
-    /// Every chunk alone through `chunk::encode`/`decode`, and all in one lockstep batch.
+    /// Up to 8 chunks alone through `chunk::decode`, and all in one lockstep batch.
     fn check_chunks<M: Model>(&self, model: &M, data: &[u8]) {
-        let chunks: Vec<&[u8]> = data.chunks(self.chunk_size as usize).collect();
+        let pieces: Vec<&[u8]> = data.chunks(self.chunk_size as usize).take(8).collect();
+        let coded = CodedChunks::new(model, &pieces);
         let mut state = model.new_state();
-        let coded: Vec<Vec<u8>> = chunks
+        for ((piece, code), result) in pieces
             .iter()
-            .map(|c| chunk::encode(model, &mut state, c))
-            .collect();
-        for (c, code) in chunks.iter().zip(&coded) {
-            let back = chunk::decode(model, &mut state, code, c.len()).expect("chunk decode");
-            assert!(back == *c, "chunk::decode differs");
-        }
-        let mut states: Vec<M::State> = chunks.iter().map(|_| model.new_state()).collect();
-        let jobs: Vec<(&[u8], usize)> = coded
-            .iter()
-            .zip(&chunks)
-            .map(|(code, c)| (&code[..], c.len()))
-            .collect();
-        for (result, c) in chunk::decode_batch(model, &mut states, &jobs)
-            .into_iter()
-            .zip(&chunks)
+            .zip(&coded.coded)
+            .zip(coded.decode_batch(model))
         {
-            assert!(result.expect("batch decode") == *c, "decode_batch differs");
+            let alone = chunk::decode(model, &mut state, code, piece.len()).expect("decode");
+            assert!(alone == *piece, "chunk::decode differs");
+            assert!(
+                result.expect("batch decode") == *piece,
+                "decode_batch differs"
+            );
         }
     }
+}
+
+/// Causal attention of one query in f64, the tests' reference for the engine: the softmax of
+/// `q · key(j) / sqrt(hd)` over `j < n`, weighting `value(j)`.
+pub fn reference_attention(
+    q: &[f64],
+    n: usize,
+    key: impl Fn(usize) -> Vec<f64>,
+    value: impl Fn(usize) -> Vec<f64>,
+) -> Vec<f64> {
+    let hd = q.len();
+    let scores: Vec<f64> = (0..n)
+        .map(|j| q.iter().zip(key(j)).map(|(a, b)| a * b).sum::<f64>() / (hd as f64).sqrt())
+        .collect();
+    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let z: f64 = e.iter().sum();
+    let mut out = vec![0.0; hd];
+    for (j, w) in e.iter().enumerate() {
+        for (o, v) in out.iter_mut().zip(value(j)) {
+            *o += w / z * v;
+        }
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //! resume) and `train.csv` / `loss.svg` (the loss curve with held-out bits per byte).
 
 use crate::Outcome;
+use crate::init_model::Shape;
 use crate::{Schedule, Trainer};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -22,15 +23,8 @@ pub struct TrainArgs {
     /// Shape: 200k, 800k or 3.2m (the paper's); --d-model/--layers/--heads override.
     #[arg(long, default_value = "800k")]
     preset: String,
-    /// Model width.
-    #[arg(long)]
-    d_model: Option<usize>,
-    /// Number of blocks.
-    #[arg(long)]
-    layers: Option<usize>,
-    /// Attention heads.
-    #[arg(long)]
-    heads: Option<usize>,
+    #[command(flatten)]
+    shape: Shape,
     /// Context: the training window and the longest chunk the model will code.
     #[arg(long, default_value_t = 512)]
     context: usize,
@@ -84,15 +78,7 @@ pub fn run(args: &TrainArgs, plot_loss: PlotLoss) -> Outcome {
     };
     let mut config = Config::preset(&args.preset)
         .with_context(|| format!("unknown preset '{}'", args.preset))?;
-    if let Some(d) = args.d_model {
-        (config.d_model, config.d_ff) = (d, 4 * d);
-    }
-    if let Some(l) = args.layers {
-        config.n_layers = l;
-    }
-    if let Some(h) = args.heads {
-        config.n_heads = h;
-    }
+    args.shape.apply(&mut config);
     config.context = args.context;
     config.trained_on = args.modality.join("+");
     if let Err(why) = config.validate() {

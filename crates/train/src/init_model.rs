@@ -20,15 +20,8 @@ pub struct InitModelArgs {
     /// The paper's shapes: 200k, 800k or 3.2m. Without it, give --d-model, --layers, --heads.
     #[arg(long)]
     preset: Option<String>,
-    /// Model width.
-    #[arg(long)]
-    d_model: Option<usize>,
-    /// Number of blocks.
-    #[arg(long)]
-    layers: Option<usize>,
-    /// Attention heads.
-    #[arg(long)]
-    heads: Option<usize>,
+    #[command(flatten)]
+    shape: Shape,
     /// Context in bytes (the longest chunk the model codes).
     #[arg(long)]
     context: Option<usize>,
@@ -44,21 +37,50 @@ pub struct InitModelArgs {
     tokenizer: Option<PathBuf>,
 }
 
+/// Width, depth and heads that override a preset (`--d-model`, `--layers`, `--heads`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct Shape {
+    /// Model width.
+    #[arg(long)]
+    pub d_model: Option<usize>,
+    /// Number of blocks.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    pub heads: Option<usize>,
+}
+
+impl Shape {
+    /// Apply the overrides to a byte Transformer's config (`d_ff` follows the width).
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(d) = self.d_model {
+            (config.d_model, config.d_ff) = (d, 4 * d);
+        }
+        if let Some(l) = self.layers {
+            config.n_layers = l;
+        }
+        if let Some(h) = self.heads {
+            config.n_heads = h;
+        }
+    }
+}
+
 /// A Llama-shaped random model with `tokenizer`'s vocabulary.
 fn init_llama(args: &InitModelArgs, tokenizer: &std::path::Path) -> Outcome {
     let (d, layers, heads) = match args.preset.as_deref() {
         Some("llama-125m") => (768, 12, 12),
         Some("llama-tiny") => (64, 2, 4),
         Some(other) => bail!("unknown LLM preset '{other}' (known: llama-125m, llama-tiny)"),
-        None => match (args.d_model, args.layers, args.heads) {
+        None => match (args.shape.d_model, args.shape.layers, args.shape.heads) {
             (Some(d), Some(l), Some(h)) => (d, l, h),
             _ => bail!("give --preset, or --d-model, --layers and --heads"),
         },
     };
     let (d, layers, heads) = (
-        args.d_model.unwrap_or(d),
-        args.layers.unwrap_or(layers),
-        args.heads.unwrap_or(heads),
+        args.shape.d_model.unwrap_or(d),
+        args.shape.layers.unwrap_or(layers),
+        args.shape.heads.unwrap_or(heads),
     );
     let kv = if heads % 3 == 0 { heads / 3 } else { heads };
     let json =
@@ -86,13 +108,11 @@ fn init_llama(args: &InitModelArgs, tokenizer: &std::path::Path) -> Outcome {
     let sha = lmzip_models::llama::file::write_random(&args.dir, &config.to_string(), args.seed)?;
     std::fs::write(args.dir.join("tokenizer.json"), &json)?;
     let parsed: lmzip_models::llama::LlamaConfig = serde_json::from_value(config)?;
-    println!(
-        "{}: Llama-shaped, {} parameters, vocabulary {vocab}, sha256 {}",
-        args.dir.display(),
-        parsed.parameters(),
-        lmzip::hex(&sha)
+    let what = format!(
+        "Llama-shaped, {} parameters, vocabulary {vocab}",
+        parsed.parameters()
     );
-    Ok(true)
+    written(args, &what, &sha)
 }
 
 /// Write the model and print its hash.
@@ -107,21 +127,12 @@ pub fn run(args: &InitModelArgs) -> Outcome {
                 Config::PRESETS.join(", ")
             )
         })?,
-        None => match (args.d_model, args.layers, args.heads) {
+        None => match (args.shape.d_model, args.shape.layers, args.shape.heads) {
             (Some(d), Some(l), Some(h)) => Config::new(d, l, h, 2048),
             _ => bail!("give --preset, or --d-model, --layers and --heads"),
         },
     };
-    if let Some(d) = args.d_model {
-        config.d_model = d;
-        config.d_ff = 4 * d;
-    }
-    if let Some(l) = args.layers {
-        config.n_layers = l;
-    }
-    if let Some(h) = args.heads {
-        config.n_heads = h;
-    }
+    args.shape.apply(&mut config);
     if let Some(c) = args.context {
         config.context = c;
     }
@@ -140,11 +151,11 @@ pub fn run(args: &InitModelArgs) -> Outcome {
         &config,
         &file::random_weights(&config, args.seed),
     )?;
-    println!(
-        "{}: {} parameters, sha256 {}",
-        args.dir.display(),
-        config.parameters(),
-        lmzip::hex(&sha)
-    );
+    written(args, &format!("{} parameters", config.parameters()), &sha)
+}
+
+/// Say what was written, with its hash.
+fn written(args: &InitModelArgs, what: &str, sha: &[u8; 32]) -> Outcome {
+    println!("{}: {what}, sha256 {}", args.dir.display(), lmzip::hex(sha));
     Ok(true)
 }

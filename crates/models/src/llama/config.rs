@@ -108,13 +108,7 @@ impl LlamaConfig {
         if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
             return Err("rope_scaling is not supported yet".into());
         }
-        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return Err("rms_norm_eps must be positive".into());
-        }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return Err("rope_theta must be above 1".into());
-        }
-        Ok(())
+        crate::net::check_eps_and_theta(self.rms_norm_eps, "rms_norm_eps", self.rope_theta)
     }
 
     /// Every tensor the safetensors file must hold, with its shape (Hugging Face's

@@ -126,13 +126,7 @@ impl Config {
         {
             return Err("d_model must be n_heads × an even head width".into());
         }
-        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return Err("norm_eps must be positive".into());
-        }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return Err("rope_theta must be above 1".into());
-        }
-        Ok(())
+        crate::net::check_eps_and_theta(self.norm_eps, "norm_eps", self.rope_theta)
     }
 }
 

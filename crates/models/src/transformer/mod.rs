@@ -40,6 +40,18 @@ pub fn chunk_inputs(chunk: &[u8]) -> Vec<u32> {
     net::chunk_inputs(BOS, &bytes, |b| b)
 }
 
+/// Input `pos` of each chunk, for one lockstep [`Transformer::step`]: [`BOS`] at position 0,
+/// then the byte before `pos`.
+pub fn inputs_at<C: AsRef<[u8]>>(chunks: &[C], pos: usize) -> Vec<u32> {
+    chunks
+        .iter()
+        .map(|c| match pos {
+            0 => BOS,
+            _ => u32::from(c.as_ref()[pos - 1]),
+        })
+        .collect()
+}
+
 impl TransformerModel {
     /// Wrap a loaded network under `name` (at most [`ModelId::MAX_NAME_LEN`] bytes).
     pub fn new(name: &str, sha256: [u8; 32], net: Transformer) -> TransformerModel {
