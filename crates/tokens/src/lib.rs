@@ -152,11 +152,16 @@ impl Tokenizer {
 
     /// A tokenizer from a Hugging Face `tokenizer.json` for a model with `model_vocab` outputs
     /// (`None`: the tokenizer's size). Special tokens are never coded.
+    ///
+    /// Hostile files give an error, never a panic: the JSON is checked first, and a panic inside
+    /// the `tokenizers` crate (it unwraps some malformed decoder sections, found by the fuzz
+    /// target `tokenizer`) is caught and reported.
     pub fn from_json(json: &[u8], model_vocab: Option<usize>) -> Result<Tokenizer, Error> {
-        let canonical =
-            tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Parse(e.to_string()))?;
         let value: serde_json::Value =
             serde_json::from_slice(json).map_err(|e| Error::Parse(e.to_string()))?;
+        let canonical = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(json))
+            .map_err(|_| Error::Parse("the tokenizers crate rejected the file".into()))?
+            .map_err(|e| Error::Parse(e.to_string()))?;
         let decoder = value
             .get("decoder")
             .map(|d| d.to_string())

@@ -172,3 +172,17 @@ fn sentencepiece_style_tokenizer_is_lossless_despite_its_normalizer() {
         }
     }
 }
+
+/// A malformed decoder section made the `tokenizers` crate panic (found by the fuzz target
+/// `tokenizer`); it must be an error.
+#[test]
+fn malformed_tokenizer_files_are_errors_not_panics() {
+    let json = String::from_utf8(trained_json(300)).unwrap();
+    let at = json.rfind("\"use_regex\"").expect("a byte-level decoder");
+    let mut broken = json.clone();
+    broken.replace_range(at.., "\"use_regex\":t");
+    assert!(Tokenizer::from_json(broken.as_bytes(), None).is_err());
+    for cut in [0, 1, json.len() / 2, json.len() - 1] {
+        assert!(Tokenizer::from_json(&json.as_bytes()[..cut], None).is_err());
+    }
+}
