@@ -3,6 +3,8 @@
 # paper's Section 3.4), continuing held-out text and a held-out image patch. A few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The shipped models by name (the current directory is not in the model search path).
+export LMZIP_MODEL_PATH="${LMZIP_MODEL_PATH:+$LMZIP_MODEL_PATH:}$PWD/models"
 cargo build --release -q
 lmzip=target/release/lmzip
 out=docs/samples

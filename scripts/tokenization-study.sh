@@ -11,6 +11,8 @@
 # finding, which scripts/results.sh appends to docs/RESULTS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The shipped models by name (the current directory is not in the model search path).
+export LMZIP_MODEL_PATH="${LMZIP_MODEL_PATH:+$LMZIP_MODEL_PATH:}$PWD/models"
 minutes=${1:-5}
 out=${2:-models/study}
 mkdir -p "$out"

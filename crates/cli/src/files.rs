@@ -1,13 +1,16 @@
 //! Files in, files out: suffixes, temporary outputs renamed on success, removal of inputs only
-//! after their output is complete.
+//! after their output is complete, the input's mode, times and owner on the output, and the
+//! refusals that keep a user's data safe (an output that is the input, a symbolic link, a
+//! terminal).
 
-use crate::{CodecArgs, Outcome, is_broken_pipe};
+use crate::{CodecArgs, Outcome, cleanup, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
 use lmzip_models::registry::{self as models, ArchiveModel};
 use lmzip_models::with_model;
-use std::fs::{File, Metadata};
+use std::fs::{File, FileTimes, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,6 +50,12 @@ pub fn run(args: &CodecArgs) -> Outcome {
 
 /// Standard input to standard output (or to `-o`).
 fn stream(args: &CodecArgs) -> Result<()> {
+    if (args.decompress || args.test) && io::stdin().is_terminal() && !args.force {
+        bail!("refusing to read compressed data from a terminal (use -f to force)");
+    }
+    if !args.test && args.output.is_none() {
+        require_stdout()?;
+    }
     let input = BufReader::with_capacity(1 << 16, io::stdin().lock());
     let progress = progress_bar(args, None);
     let input = progress.wrap_read(input);
@@ -54,7 +63,7 @@ fn stream(args: &CodecArgs) -> Result<()> {
         let mut sink: Box<dyn Write> = if args.test {
             Box::new(io::sink())
         } else if let Some(out) = &args.output {
-            return decode_to_path(args, input, out).map(|_| ());
+            return decode_to_path(args, input, out, None).map(|_| ());
         } else {
             Box::new(io::stdout().lock())
         };
@@ -64,7 +73,7 @@ fn stream(args: &CodecArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(out) = &args.output {
-        encode_to_path(args, input, None, out)?;
+        encode_to_path(args, input, None, out, None)?;
         progress.finish_and_clear();
         return Ok(());
     }
@@ -89,6 +98,7 @@ fn compress_file(args: &CodecArgs, path: &Path) -> Result<()> {
     let len = meta.len();
     let start = Instant::now();
     if args.stdout {
+        require_stdout()?;
         let mut out = io::stdout().lock();
         if out.is_terminal() && !args.force {
             bail!("refusing to write compressed data to a terminal (use -f to force)");
@@ -102,7 +112,8 @@ fn compress_file(args: &CodecArgs, path: &Path) -> Result<()> {
         Some(o) => o.clone(),
         None => with_suffix(path),
     };
-    let archive_len = encode_to_path(args, input, Some(len), &out_path)?;
+    refuse_same_file(&meta, &out_path)?;
+    let archive_len = encode_to_path(args, input, Some(len), &out_path, Some(&meta))?;
     progress.finish_and_clear();
     report(args, path, len, archive_len, start);
     remove_input_unless_kept(args, path)
@@ -113,6 +124,7 @@ fn decompress_file(args: &CodecArgs, path: &Path) -> Result<()> {
     let len = meta.len();
     let start = Instant::now();
     if args.stdout {
+        require_stdout()?;
         let mut out = io::stdout().lock();
         decode(args, input, &mut out)?;
         out.flush()?;
@@ -123,7 +135,8 @@ fn decompress_file(args: &CodecArgs, path: &Path) -> Result<()> {
         Some(o) => o.clone(),
         None => without_suffix(path)?,
     };
-    let original = decode_to_path(args, input, &out_path)?;
+    refuse_same_file(&meta, &out_path)?;
+    let original = decode_to_path(args, input, &out_path, Some(&meta))?;
     progress.finish_and_clear();
     report(args, path, original, len, start);
     remove_input_unless_kept(args, path)
@@ -144,6 +157,10 @@ fn open_input(
     args: &CodecArgs,
     path: &Path,
 ) -> Result<(ProgressBarIter<BufReader<File>>, Metadata, ProgressBar)> {
+    let link = path.symlink_metadata().context("cannot open")?;
+    if link.file_type().is_symlink() && !args.force {
+        bail!("is a symbolic link (use -f to follow it)");
+    }
     let file = File::open(path).context("cannot open")?;
     let meta = file.metadata()?;
     let progress = progress_bar(args, Some(meta.len()));
@@ -166,35 +183,41 @@ fn encode_to_path<R: Read>(
     input: R,
     len: Option<u64>,
     out: &Path,
+    like: Option<&Metadata>,
 ) -> Result<u64> {
     refuse_existing(args, out)?;
-    let mut tmp = temp_beside(out)?;
+    let mut tmp = Temporary::beside(out)?;
     {
-        let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        let mut w = BufWriter::with_capacity(1 << 16, tmp.file());
         encode(args, input, len, &mut w)?;
         w.flush()?;
     }
-    tmp.as_file().sync_all()?;
+    tmp.file().sync_all()?;
     // Read the archive back and check that its records and trailer fit together before the
     // input can be removed.
     let info = lmzip::inspect(BufReader::new(File::open(tmp.path())?))
         .context("the archive just written does not read back")?;
-    persist(args, tmp, out)?;
+    tmp.persist(args, out, like)?;
     Ok(info.archive_len)
 }
 
 /// Decompress into a temporary file beside `out` and rename it on success. Returns the size.
-fn decode_to_path<R: Read>(args: &CodecArgs, input: R, out: &Path) -> Result<u64> {
+fn decode_to_path<R: Read>(
+    args: &CodecArgs,
+    input: R,
+    out: &Path,
+    like: Option<&Metadata>,
+) -> Result<u64> {
     refuse_existing(args, out)?;
-    let mut tmp = temp_beside(out)?;
+    let mut tmp = Temporary::beside(out)?;
     let n = {
-        let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        let mut w = BufWriter::with_capacity(1 << 16, tmp.file());
         let n = decode(args, input, &mut w)?;
         w.flush()?;
         n
     };
-    tmp.as_file().sync_all()?;
-    persist(args, tmp, out)?;
+    tmp.file().sync_all()?;
+    tmp.persist(args, out, like)?;
     Ok(n)
 }
 
@@ -237,30 +260,137 @@ fn refuse_existing(args: &CodecArgs, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn temp_beside(out: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+/// Refuse an output that is the input itself (the same device and inode), even with `-f`:
+/// writing it would destroy the data being read.
+fn refuse_same_file(input: &Metadata, out: &Path) -> Result<()> {
+    if let Ok(o) = std::fs::metadata(out)
+        && o.dev() == input.dev()
+        && o.ino() == input.ino()
+    {
+        bail!("the output {} is the input itself", out.display());
+    }
+    Ok(())
 }
 
-fn persist(args: &CodecArgs, tmp: tempfile::NamedTempFile, out: &Path) -> Result<()> {
-    let result = if args.force {
-        tmp.persist(out).map(|_| ())
-    } else {
-        tmp.persist_noclobber(out).map(|_| ())
+/// Refuse to write to a closed standard output (`lmzip -c f >&-`), which would lose the data.
+///
+/// Rust's runtime reopens a closed descriptor 1 on `/dev/null` before `main`, read-write; a
+/// shell's `>/dev/null` opens it write-only. So a descriptor 1 that is `/dev/null` opened
+/// read-write is taken for a closed one (the rare `1<>/dev/null` is refused too).
+fn require_stdout() -> Result<()> {
+    use std::os::fd::AsFd;
+    let stdout = io::stdout();
+    let closed = match stdout.as_fd().try_clone_to_owned() {
+        Err(_) => true,
+        Ok(fd) => {
+            // SAFETY: F_GETFL only queries the descriptor's flags.
+            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
+            let read_write = flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR;
+            read_write && is_dev_null(&File::from(fd))
+        }
     };
-    result
-        .map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {}", out.display())))
+    if closed {
+        bail!("standard output is closed");
+    }
+    Ok(())
+}
+
+/// Whether `file` is `/dev/null`.
+fn is_dev_null(file: &File) -> bool {
+    match (file.metadata(), std::fs::metadata("/dev/null")) {
+        (Ok(a), Ok(b)) => a.file_type().is_char_device() && a.rdev() == b.rdev(),
+        _ => false,
+    }
+}
+
+/// The longest file name most file systems take, in bytes.
+const NAME_MAX: usize = 255;
+
+/// A temporary output beside its destination (`.NAME.XXXXXX.tmp`, the name shortened to fit
+/// the file system's limit), removed if dropped before [`Temporary::persist`] and, while it
+/// exists, registered for removal on a signal.
+struct Temporary {
+    file: Option<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+impl Temporary {
+    fn beside(out: &Path) -> Result<Temporary> {
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        // '.' + name + '.' + 6 random characters + ".tmp".
+        let mut keep = name.len().min(NAME_MAX - 12);
+        while !name.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".{}.", &name[..keep]))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        let path = file.path().to_path_buf();
+        cleanup::register(&path);
+        Ok(Temporary {
+            file: Some(file),
+            path,
+        })
+    }
+
+    fn file(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("BUG: used after persist")
+            .as_file_mut()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Give the file `like`'s mode, times and (where permitted) owner, then rename it to `out`.
+    fn persist(mut self, args: &CodecArgs, out: &Path, like: Option<&Metadata>) -> Result<()> {
+        if let Some(meta) = like {
+            copy_metadata(meta, self.file())
+                .with_context(|| format!("cannot set the metadata of {}", out.display()))?;
+        }
+        let file = self.file.take().expect("BUG: persisted twice");
+        let result = if args.force {
+            file.persist(out).map(|_| ())
+        } else {
+            file.persist_noclobber(out).map(|_| ())
+        };
+        result.map_err(|e| {
+            anyhow::Error::new(e.error).context(format!("cannot write {}", out.display()))
+        })
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        // Remove the file (if not persisted) before forgetting it, so that a signal in between
+        // still finds it.
+        drop(self.file.take());
+        cleanup::forget(&self.path);
+    }
+}
+
+/// The input's permission bits (without set-user-ID, set-group-ID and sticky), access and
+/// modification times and, when running as root, owner and group, as gzip and xz keep them.
+fn copy_metadata(meta: &Metadata, file: &File) -> io::Result<()> {
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
+    let times = FileTimes::new()
+        .set_accessed(meta.accessed()?)
+        .set_modified(meta.modified()?);
+    file.set_times(times)
 }
 
 fn with_suffix(path: &Path) -> PathBuf {

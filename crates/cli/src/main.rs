@@ -5,6 +5,7 @@
 //! sample, train, dataset, tokenizer, init-model) are run by the `lmzip-bench` and
 //! `lmzip-train` crates.
 
+mod cleanup;
 mod files;
 
 use anyhow::Result;
@@ -71,13 +72,16 @@ pub struct CodecArgs {
     chunk_size: Option<u32>,
 }
 
+/// The most threads `-T` gives (zstd caps at 200): more only costs memory.
+const MAX_THREADS: usize = 256;
+
 impl CodecArgs {
-    /// The thread count, with 0 resolved to the number of cores.
+    /// The thread count, with 0 resolved to the number of cores, at most [`MAX_THREADS`].
     fn threads(&self) -> usize {
         if self.threads == 0 {
-            lmzip::write::default_threads()
+            lmzip::write::default_threads().min(MAX_THREADS)
         } else {
-            self.threads
+            self.threads.min(MAX_THREADS)
         }
     }
 }
@@ -132,6 +136,10 @@ impl Lab {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = cleanup::install() {
+        eprintln!("lmzip: cannot install signal handlers: {e}");
+        std::process::exit(1);
+    }
     let result = match cli.command {
         Some(Command::Info { files }) => files::info(&files),
         #[cfg(feature = "lab")]

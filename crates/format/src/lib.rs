@@ -73,6 +73,8 @@ pub enum Error {
     Truncated,
     /// The archive's bytes are inconsistent.
     Corrupt(String),
+    /// The trailer (the end marker and whole-data totals) is inconsistent.
+    CorruptTrailer(String),
     /// A format version or flag this build does not know.
     Unsupported(String),
     /// A field asks for more than the format allows.
@@ -85,7 +87,9 @@ impl std::fmt::Display for Error {
             Error::Io(e) => write!(f, "{e}"),
             Error::NotAnArchive => write!(f, "not an lmzip archive (bad magic)"),
             Error::Truncated => write!(f, "archive is truncated"),
-            Error::Corrupt(why) => write!(f, "archive is corrupt: {why}"),
+            Error::Corrupt(why) | Error::CorruptTrailer(why) => {
+                write!(f, "archive is corrupt: {why}")
+            }
             Error::Unsupported(why) => write!(f, "unsupported archive: {why}"),
             Error::Limit(why) => write!(f, "archive exceeds a limit: {why}"),
         }
@@ -95,7 +99,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) => e.source(),
             _ => None,
         }
     }
@@ -377,7 +381,7 @@ pub fn read_record<R: Read>(r: &mut R, header: &Header) -> Result<Record, Error>
             r.read_exact(&mut b[1..])?;
             let crc = u32::from_le_bytes(b[21..25].try_into().expect("BUG: 4 bytes"));
             if crc != crc32c(&b[..21]) {
-                return Err(Error::Corrupt("trailer checksum mismatch".into()));
+                return Err(Error::CorruptTrailer("trailer checksum mismatch".into()));
             }
             return Ok(Record::End(Trailer {
                 original_len: u64::from_le_bytes(b[1..9].try_into().expect("BUG: 8 bytes")),
@@ -453,6 +457,33 @@ fn get_varint<R: Read>(r: &mut R) -> Result<u32, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lengths and counts past 2^32 (a 4 GiB-plus input) survive the header and the trailer.
+    #[test]
+    fn totals_past_four_gibibytes_round_trip() {
+        let header = Header {
+            numerics_version: 1,
+            chunk_size: MAX_CHUNK_SIZE,
+            original_len: Some((5 << 32) + 7),
+            model_name: "baseline".into(),
+            model_sha256: None,
+            tokenizer_sha256: None,
+        };
+        let trailer = Trailer {
+            original_len: (5 << 32) + 7,
+            chunks: (3 << 32) + 1,
+            crc32c: 0xdead_beef,
+        };
+        let mut bytes = Vec::new();
+        header.write(&mut bytes).unwrap();
+        write_end(&mut bytes, &trailer).unwrap();
+        let mut r = &bytes[..];
+        assert_eq!(Header::read(&mut r).unwrap(), header);
+        match read_record(&mut r, &header).unwrap() {
+            Record::End(t) => assert_eq!(t, trailer),
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn header() -> Header {
         Header {

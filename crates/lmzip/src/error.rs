@@ -46,7 +46,7 @@ impl std::fmt::Display for Error {
             Error::Unsupported(why) => write!(f, "unsupported archive: {why}"),
             Error::ModelMismatch { expected, found } => write!(
                 f,
-                "archive was made with model {expected}, but model {found} was given"
+                "archive was made with model {expected}; the model at hand is {found}"
             ),
             Error::Limit(why) => write!(f, "limit exceeded: {why}"),
             Error::Config(why) => write!(f, "invalid options: {why}"),
@@ -62,7 +62,9 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            // An I/O error's text is already this error's text: no source, or messages that
+            // print the chain would say it twice.
+            Error::Io(e) => e.source(),
             Error::Chunk { source, .. } => Some(source.as_ref()),
             _ => None,
         }
@@ -76,7 +78,7 @@ impl From<lmzip_format::Error> for Error {
             F::Io(e) => Error::Io(e),
             F::NotAnArchive => Error::NotAnArchive,
             F::Truncated => Error::Truncated,
-            F::Corrupt(s) => Error::Corrupt(s),
+            F::Corrupt(s) | F::CorruptTrailer(s) => Error::Corrupt(s),
             F::Unsupported(s) => Error::Unsupported(s),
             F::Limit(s) => Error::Limit(s),
             other => Error::Corrupt(other.to_string()),

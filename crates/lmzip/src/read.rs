@@ -114,9 +114,10 @@ impl<R: Read, M: Model> Decoder<R, M> {
         let mut end = None;
         while records.len() < self.batch_chunks {
             let index = self.chunks + records.len() as u64;
-            match read_record(&mut self.inner, &self.header)
-                .map_err(|e| self.at(index, e.into()))?
-            {
+            match read_record(&mut self.inner, &self.header).map_err(|e| match e {
+                lmzip_format::Error::CorruptTrailer(_) => e.into(),
+                e => self.at(index, e.into()),
+            })? {
                 Record::Chunk(record) => {
                     if self.saw_partial {
                         return Err(self.at(

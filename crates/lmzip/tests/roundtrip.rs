@@ -261,3 +261,20 @@ fn generated_inputs_round_trip() {
         round_trip(&data, 700);
     }
 }
+
+/// An input that grows or shrinks after its length was announced (a file changing while it is
+/// read) gives an error, never an archive that fails its own check.
+#[test]
+fn a_changing_input_is_an_error() {
+    for (announced, written) in [(10u64, 12usize), (12, 10)] {
+        let mut enc = EncoderBuilder::new()
+            .original_len(Some(announced))
+            .build(Vec::new(), ContextMixing::new())
+            .unwrap();
+        enc.write_all(&vec![b'x'; written]).unwrap();
+        assert!(
+            enc.finish().is_err(),
+            "{announced} announced, {written} written"
+        );
+    }
+}

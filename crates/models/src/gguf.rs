@@ -16,6 +16,9 @@ use crate::weights::f16_to_f32;
 const MAGIC: u32 = 0x4655_4747;
 /// Nesting limit for array values (GGUF allows arrays of arrays).
 const MAX_DEPTH: usize = 4;
+/// The most metadata array elements a file may hold, all arrays together (at most 128 MiB of
+/// parsed values; Llama 3's vocabulary and merges are about 400,000).
+const MAX_METADATA_ELEMENTS: u64 = 1 << 22;
 /// The most elements one tensor may have (guards memory: 16 G f32 values).
 const MAX_ELEMENTS: u64 = 1 << 34;
 
@@ -168,6 +171,8 @@ pub struct Gguf {
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Array elements read so far, against [`MAX_METADATA_ELEMENTS`].
+    elements: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -226,6 +231,14 @@ impl<'a> Reader<'a> {
                 if n > (self.bytes.len() - self.pos) as u64 {
                     return Err("an array is longer than the file".into());
                 }
+                // Each element is a 32-byte `Value` in memory: a budget keeps a small file from
+                // taking gigabytes (a real vocabulary and its merges stay far below it).
+                self.elements += n;
+                if self.elements > MAX_METADATA_ELEMENTS {
+                    return Err(format!(
+                        "more than {MAX_METADATA_ELEMENTS} metadata array elements"
+                    ));
+                }
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
                     items.push(self.value(inner, depth + 1)?);
@@ -240,7 +253,11 @@ impl<'a> Reader<'a> {
 impl Gguf {
     /// Parse the header, metadata and tensor table of a GGUF file.
     pub fn parse(bytes: &[u8]) -> Result<Gguf, String> {
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader {
+            bytes,
+            pos: 0,
+            elements: 0,
+        };
         if bytes.len() < 4 || r.u32()? != MAGIC {
             return Err("not a GGUF file (bad magic)".into());
         }

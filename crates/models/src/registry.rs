@@ -1,17 +1,21 @@
 //! Which model a name, a path or an archive's header asks for, and the compiled-in default.
 //!
-//! `--model` takes `baseline`, a path to a model directory (`config.json` + `model.safetensors`;
-//! with a `tokenizer.json` it is a Hugging Face LLM), a path to a GGUF file (`.gguf`), or the name
-//! of such a directory or file found in the model search path: the directories in
-//! `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
-//! `~/.local/share/lmzip/models`), then `./models`, then the `models/` folder of the source tree
-//! this crate was built from. The default model, [`DEFAULT_MODEL`], is also compiled into this
-//! crate, so a program using it works wherever it is copied; a directory of that name in the
-//! search path comes first.
+//! `--model` takes `baseline`, [`DEFAULT_MODEL`] (compiled into this crate, so a program using it
+//! works wherever it is copied), a path to a model directory (`config.json` +
+//! `model.safetensors`; with a `tokenizer.json` it is a Hugging Face LLM) or to a GGUF file
+//! (`.gguf`), or the name of such a directory or file in the model search path: the directories
+//! in `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
+//! `~/.local/share/lmzip/models`). Neither the current directory nor the source tree is searched
+//! unless the user puts them in `$LMZIP_MODEL_PATH`.
+//!
+//! An archive names its model; that name is never a path. Only plain names ([`is_plain_name`])
+//! are looked up, and every string from an archive appears in messages escaped ([`escaped`]).
+//! [`DEFAULT_MODEL`] always means the compiled-in model; an archive naming it with another hash
+//! (an older default, say) is looked up in the search path.
 
 use crate::llama::{self, LlamaModel};
 use crate::transformer::{self, TransformerModel};
-use crate::{ContextMixing, gguf};
+use crate::{ContextMixing, Model, gguf};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 
@@ -91,16 +95,17 @@ macro_rules! with_model {
     };
 }
 
-/// The model named by `--model`.
+/// The model named by `--model`: `baseline`, the default, an existing path, or a plain name in
+/// the search path.
 pub fn by_name(name: &str) -> Result<AnyModel> {
-    if name == "baseline" {
-        return Ok(AnyModel::Baseline(ContextMixing::new()));
+    if name == "baseline" || name == DEFAULT_MODEL {
+        return find_named(name, None);
     }
     let path = Path::new(name);
-    if is_llm(path) {
-        return load_llm(path);
-    }
-    if name.contains(std::path::MAIN_SEPARATOR) || path.is_dir() {
+    if name.contains(std::path::MAIN_SEPARATOR) || path.exists() {
+        if is_llm(path) {
+            return load_llm(path);
+        }
         let dir_name = path
             .canonicalize()
             .ok()
@@ -108,7 +113,35 @@ pub fn by_name(name: &str) -> Result<AnyModel> {
             .unwrap_or_else(|| name.to_string());
         return load(path, &dir_name);
     }
-    find_named(name)
+    find_named(name, None)
+}
+
+/// Whether an archive's model name may be looked up: 1 to 64 bytes of ASCII letters, digits,
+/// `.`, `_`, `+` and `-`, not starting with `.` or `-` (so never `..`, a path or an option).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= crate::ModelId::MAX_NAME_LEN
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+/// `text` with quotes, backslashes and every character outside printable ASCII escaped, for
+/// messages about strings read from an archive (no terminal escapes reach the screen).
+pub fn escaped(text: &str) -> String {
+    text.escape_default().to_string()
+}
+
+/// The compiled-in default model.
+fn embedded() -> Result<TransformerModel> {
+    let loaded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
+        .map_err(|e| Error(format!("the compiled-in default model: {e}")))?;
+    Ok(TransformerModel::new(
+        DEFAULT_MODEL,
+        loaded.sha256,
+        loaded.transformer,
+    ))
 }
 
 /// The parameter count and the bytes of the model files of the model an archive names, when
@@ -117,20 +150,24 @@ pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
     if header.name == "baseline" {
         return Some((0, 0));
     }
+    if !is_plain_name(header.name) {
+        return None;
+    }
+    if header.name == DEFAULT_MODEL {
+        let model = embedded().ok()?;
+        if header.sha256 == model.id().sha256 {
+            let bytes = DEFAULT_CONFIG.len() + DEFAULT_WEIGHTS.len();
+            return Some((model.network().config().parameters(), bytes as u64));
+        }
+    }
     let found = search_path()
         .into_iter()
         .map(|d| d.join(header.name))
-        .find(|d| d.is_dir() || is_llm(d));
-    if let Some(path) = found.as_ref().filter(|p| is_llm(p)) {
-        return llm_footprint(path, header);
+        .find(|d| d.is_dir() || is_llm(d))?;
+    if is_llm(&found) {
+        return llm_footprint(&found, header);
     }
-    let Some(dir) = found else {
-        let embedded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS).ok()?;
-        let matches = header.name == DEFAULT_MODEL && Some(embedded.sha256) == header.sha256;
-        let bytes = DEFAULT_CONFIG.len() + DEFAULT_WEIGHTS.len();
-        return matches.then(|| (embedded.transformer.config().parameters(), bytes as u64));
-    };
-    let loaded = transformer::file::load(&dir).ok()?;
+    let loaded = transformer::file::load(&found).ok()?;
     if Some(loaded.sha256) != header.sha256 {
         return None;
     }
@@ -139,7 +176,7 @@ pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
         transformer::file::WEIGHTS_FILE,
     ]
     .iter()
-    .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+    .filter_map(|f| std::fs::metadata(found.join(f)).ok())
     .map(|m| m.len())
     .sum();
     Some((loaded.transformer.config().parameters(), bytes))
@@ -154,10 +191,24 @@ pub struct ArchiveModel<'a> {
     pub sha256: Option<[u8; 32]>,
 }
 
-/// The model called `name` in the search path.
-fn find_named(name: &str) -> Result<AnyModel> {
+/// The model called `name`: the baseline, the compiled-in default (when `sha256` is unknown or
+/// its own), or a plain name in the search path.
+fn find_named(name: &str, sha256: Option<[u8; 32]>) -> Result<AnyModel> {
     if name == "baseline" {
         return Ok(AnyModel::Baseline(ContextMixing::new()));
+    }
+    if !is_plain_name(name) {
+        return Err(Error(format!(
+            "the model name '{}' is not a plain name (letters, digits, '.', '_', '+', '-'); \
+             models are looked up by name, never by path",
+            escaped(name)
+        )));
+    }
+    if name == DEFAULT_MODEL {
+        let model = embedded()?;
+        if sha256.is_none() || sha256 == model.id().sha256 {
+            return Ok(AnyModel::Transformer(Box::new(model)));
+        }
     }
     match search_path()
         .into_iter()
@@ -166,17 +217,8 @@ fn find_named(name: &str) -> Result<AnyModel> {
     {
         Some(path) if is_llm(&path) => load_llm(&path),
         Some(dir) => load(&dir, name),
-        None if name == DEFAULT_MODEL => {
-            let loaded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
-                .map_err(|e| Error(format!("the compiled-in default model: {e}")))?;
-            Ok(AnyModel::Transformer(Box::new(TransformerModel::new(
-                name,
-                loaded.sha256,
-                loaded.transformer,
-            ))))
-        }
         None => Err(Error(format!(
-            "unknown model '{name}': not 'baseline', not a model directory, and not found in {}",
+            "no model '{name}' in the model search path ({})",
             describe_search_path()
         ))),
     }
@@ -187,7 +229,7 @@ fn find_named(name: &str) -> Result<AnyModel> {
 pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel> {
     let found = match given {
         Some(name) => by_name(name),
-        None => find_named(header.name),
+        None => find_named(header.name, header.sha256),
     };
     found.map_err(|e| {
         let hash = header.sha256.map(|h| {
@@ -196,7 +238,7 @@ pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel
         });
         Error(format!(
             "the archive needs model '{}'{}: {e}",
-            header.name,
+            escaped(header.name),
             hash.unwrap_or_default()
         ))
     })
@@ -219,7 +261,7 @@ fn load_llm(path: &Path) -> Result<AnyModel> {
 /// by the hash the header records: the GGUF file's, or the directory's config and weights).
 fn llm_footprint(path: &Path, header: &ArchiveModel) -> Option<(usize, u64)> {
     if path.is_file() {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = crate::weights::read_limited(path, llama::gguf::MAX_FILE_BYTES).ok()?;
         let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         if Some(sha) != header.sha256 {
             return None;
@@ -260,8 +302,6 @@ pub fn search_path() -> Vec<PathBuf> {
     if let Some(d) = data_home {
         dirs.push(d.join("lmzip/models"));
     }
-    dirs.push(PathBuf::from("models"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
     dirs
 }
 

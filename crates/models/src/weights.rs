@@ -8,6 +8,7 @@
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Why a model could not be loaded or saved.
@@ -42,17 +43,33 @@ pub fn model_sha256(config: &[u8], weights: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Read a whole file of at most `limit` bytes.
+/// Read a whole regular file of at most `limit` bytes. Anything else — a directory, a FIFO (which
+/// would block), a device such as `/dev/zero` (which never ends), a file that grows past the
+/// limit while it is read — is an error, and no more than `limit + 1` bytes are ever read.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     let io = |e| Error::Io(path.to_path_buf(), e);
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > limit {
-        return Err(Error::Invalid(
-            path.to_path_buf(),
-            format!("{len} bytes is more than the {limit} allowed"),
-        ));
+    let invalid = |why: String| Error::Invalid(path.to_path_buf(), why);
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(invalid("not a regular file".into()));
     }
-    std::fs::read(path).map_err(io)
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
+    if meta.len() > limit {
+        return Err(invalid(format!(
+            "{} bytes is more than the {limit} allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!("more than the {limit} bytes allowed")));
+    }
+    Ok(bytes)
 }
 
 /// The tensors `shapes` names, in that order, from a safetensors file, as f32 (from F32, F16 or

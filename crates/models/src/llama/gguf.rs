@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The largest GGUF file read (guards memory against a foreign file).
-const MAX_FILE_BYTES: u64 = 64 << 30;
+pub const MAX_FILE_BYTES: u64 = 64 << 30;
 
 /// The GGUF name of a Hugging Face tensor of the Llama architecture.
 fn gguf_name(hf: &str) -> String {
