@@ -321,3 +321,20 @@ fn error_messages_say_things_once_and_name_the_trailer() {
     assert_err(&o, "trailer checksum mismatch");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("chunk"));
 }
+
+#[test]
+fn compressed_data_is_not_read_from_a_terminal() {
+    // `script` gives lmzip a pseudo-terminal as standard input.
+    let o = Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{} -d", env!("CARGO_BIN_EXE_lmzip")))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output();
+    let Ok(o) = o else {
+        eprintln!("SKIPPED: no `script` to make a terminal");
+        return;
+    };
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("from a terminal"));
+}

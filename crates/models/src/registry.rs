@@ -218,7 +218,7 @@ fn find_named(name: &str, sha256: Option<[u8; 32]>) -> Result<AnyModel> {
         Some(path) if is_llm(&path) => load_llm(&path),
         Some(dir) => load(&dir, name),
         None => Err(Error(format!(
-            "no model '{name}' in the model search path ({})",
+            "unknown model '{name}': not in the model search path ({})",
             describe_search_path()
         ))),
     }
