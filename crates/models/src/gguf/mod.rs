@@ -5,7 +5,7 @@
 //! dequantizes one tensor to f32 (types F32, F16, BF16, Q8_0, Q4_K and Q6_K — Q4_K_M files mix
 //! the last two). Dequantization is plain scalar IEEE arithmetic done once at load, so the
 //! weights, and therefore the engine's logits, are the same on every CPU.
-//! [`write()`] is the converse, for tests and tools; the block formats are in [`quants`].
+//! [`write()`] is the converse, for tests and tools; the block formats are in `quants.rs`.
 //!
 //! This module knows no architecture: `crate::llama::gguf` maps a `llama` file to the Llama
 //! network and its tokenizer.
