@@ -383,6 +383,7 @@ impl Drop for Temporary {
 /// The input's permission bits (without set-user-ID, set-group-ID and sticky), access and
 /// modification times and, when running as root, owner and group, as gzip and xz keep them.
 fn copy_metadata(meta: &Metadata, file: &File) -> io::Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
     }
