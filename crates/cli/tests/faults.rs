@@ -21,6 +21,16 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Run `script` in bash in `dir`, with `$0` the lmzip binary (for `ulimit` and redirections).
+fn in_shell(dir: &Path, script: &str) -> std::process::Output {
+    Command::new("bash")
+        .current_dir(dir)
+        .args(["-c", script])
+        .arg(env!("CARGO_BIN_EXE_lmzip"))
+        .output()
+        .unwrap()
+}
+
 /// A baseline archive of `data` whose header names `model` instead (CRC recomputed).
 fn archive_naming(dir: &Path, model: &str) -> Vec<u8> {
     let (_d, path) = setup("x.txt", &sample()[..3000]);
@@ -159,12 +169,7 @@ fn a_file_size_limit_leaves_nothing_and_keeps_the_input() {
     let (dir, _) = setup("r.bin", &data);
     let d = dir.path();
     // 20 blocks of 512 bytes: the archive of 200 KB of random bytes cannot fit.
-    let o = Command::new("bash")
-        .current_dir(d)
-        .args(["-c", "ulimit -f 20; exec \"$0\" --model baseline r.bin"])
-        .arg(env!("CARGO_BIN_EXE_lmzip"))
-        .output()
-        .unwrap();
+    let o = in_shell(d, "ulimit -f 20; exec \"$0\" --model baseline r.bin");
     assert_eq!(o.status.code(), Some(128 + libc::SIGXFSZ));
     assert_eq!(listing(d), ["r.bin"]);
     assert!(std::fs::read(d.join("r.bin")).unwrap() == data);
@@ -233,12 +238,7 @@ fn dangerous_options_are_refused() {
         &["-kf", "-T", "1000000", "--model", "baseline", "a.txt"],
     ));
     // A closed standard output is an error, not lost data.
-    let o = Command::new("bash")
-        .current_dir(d)
-        .args(["-c", "exec \"$0\" -c --model baseline a.txt >&-"])
-        .arg(env!("CARGO_BIN_EXE_lmzip"))
-        .output()
-        .unwrap();
+    let o = in_shell(d, "exec \"$0\" -c --model baseline a.txt >&-");
     assert_eq!(
         o.status.code(),
         Some(1),

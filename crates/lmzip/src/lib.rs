@@ -69,11 +69,7 @@ pub fn decompress<M: Model>(archive: &[u8], model: M) -> Result<Vec<u8>, Error> 
 /// A model's name with its hash, for messages. The name is escaped (quotes, backslashes and
 /// anything outside printable ASCII), since it may come from a hostile archive.
 pub fn describe_model(name: &str, sha256: Option<&[u8; 32]>) -> String {
-    let name = name.escape_default();
-    match sha256 {
-        Some(h) => format!("'{name}' (sha256 {})", hex(&h[..8])),
-        None => format!("'{name}'"),
-    }
+    lmzip_models::registry::describe(name, sha256)
 }
 
 /// Lower-case hexadecimal.

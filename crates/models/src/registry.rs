@@ -133,6 +133,17 @@ pub fn escaped(text: &str) -> String {
     text.escape_default().to_string()
 }
 
+/// A model's name (escaped) with the start of its hash, for messages: `'name' (sha256 …)`.
+pub fn describe(name: &str, sha256: Option<&[u8; 32]>) -> String {
+    match sha256 {
+        Some(h) => {
+            let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("'{}' (sha256 {hex})", escaped(name))
+        }
+        None => format!("'{}'", escaped(name)),
+    }
+}
+
 /// The compiled-in default model.
 fn embedded() -> Result<TransformerModel> {
     let loaded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
@@ -160,10 +171,7 @@ pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
             return Some((model.network().config().parameters(), bytes as u64));
         }
     }
-    let found = search_path()
-        .into_iter()
-        .map(|d| d.join(header.name))
-        .find(|d| d.is_dir() || is_llm(d))?;
+    let found = locate(header.name)?;
     if is_llm(&found) {
         return llm_footprint(&found, header);
     }
@@ -210,11 +218,7 @@ fn find_named(name: &str, sha256: Option<[u8; 32]>) -> Result<AnyModel> {
             return Ok(AnyModel::Transformer(Box::new(model)));
         }
     }
-    match search_path()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|d| d.is_dir() || is_llm(d))
-    {
+    match locate(name) {
         Some(path) if is_llm(&path) => load_llm(&path),
         Some(dir) => load(&dir, name),
         None => Err(Error(format!(
@@ -232,16 +236,19 @@ pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel
         None => find_named(header.name, header.sha256),
     };
     found.map_err(|e| {
-        let hash = header.sha256.map(|h| {
-            let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!(" (sha256 {hex})")
-        });
         Error(format!(
-            "the archive needs model '{}'{}: {e}",
-            escaped(header.name),
-            hash.unwrap_or_default()
+            "the archive needs model {}: {e}",
+            describe(header.name, header.sha256.as_ref())
         ))
     })
+}
+
+/// The first model directory or GGUF file called `name` in the search path.
+fn locate(name: &str) -> Option<PathBuf> {
+    search_path()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|d| d.is_dir() || is_llm(d))
 }
 
 /// Whether `path` is an LLM: a `.gguf` file, or a directory with a `tokenizer.json`.

@@ -454,11 +454,9 @@ fn put_value(out: &mut Vec<u8>, value: &Value, typed: bool) {
 mod tests {
     use super::*;
 
-    /// One metadata array of 4 Mi + 1 one-byte elements (a 4 MiB file that would take 128 MiB
-    /// parsed): refused by the element budget.
-    #[test]
-    fn huge_metadata_arrays_are_refused() {
-        let n = MAX_METADATA_ELEMENTS + 1;
+    /// A file of no tensors and one metadata key, `k`, an array of `n` elements of type `inner`
+    /// (the elements themselves not written).
+    fn array_header(inner: u32, n: u64) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&MAGIC.to_le_bytes());
         b.extend_from_slice(&3u32.to_le_bytes());
@@ -466,8 +464,17 @@ mod tests {
         b.extend_from_slice(&1u64.to_le_bytes());
         put_string(&mut b, "k");
         b.extend_from_slice(&9u32.to_le_bytes()); // array
-        b.extend_from_slice(&0u32.to_le_bytes()); // of u8
+        b.extend_from_slice(&inner.to_le_bytes());
         b.extend_from_slice(&n.to_le_bytes());
+        b
+    }
+
+    /// One metadata array of 4 Mi + 1 one-byte elements (a 4 MiB file that would take 128 MiB
+    /// parsed): refused by the element budget.
+    #[test]
+    fn huge_metadata_arrays_are_refused() {
+        let n = MAX_METADATA_ELEMENTS + 1;
+        let mut b = array_header(0, n); // of u8
         b.resize(b.len() + n as usize, 7);
         let err = Gguf::parse(&b).unwrap_err();
         assert!(err.contains("metadata array elements"), "{err}");
@@ -477,15 +484,7 @@ mod tests {
     fn hostile_headers_are_errors() {
         assert!(Gguf::parse(b"").is_err());
         assert!(Gguf::parse(b"GGUF").is_err());
-        let mut b = Vec::new();
-        b.extend_from_slice(&MAGIC.to_le_bytes());
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&0u64.to_le_bytes());
-        b.extend_from_slice(&1u64.to_le_bytes());
-        put_string(&mut b, "k");
-        b.extend_from_slice(&9u32.to_le_bytes()); // array
-        b.extend_from_slice(&8u32.to_le_bytes()); // of strings
-        b.extend_from_slice(&u64::MAX.to_le_bytes()); // claims 2^64 - 1 items
+        let b = array_header(8, u64::MAX); // of strings, 2^64 - 1 claimed
         assert!(Gguf::parse(&b).is_err());
     }
 }
