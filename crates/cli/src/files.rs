@@ -7,7 +7,7 @@ use crate::{CodecArgs, Outcome, cleanup, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
 use lmzip_models::registry::{self as models, ArchiveModel};
-use lmzip_models::with_model;
+use lmzip_models::{Level, Mixed, with_model};
 use std::fs::{File, FileTimes, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -221,36 +221,92 @@ fn decode_to_path<R: Read>(
     Ok(n)
 }
 
-fn encode<R: Read, W: Write>(
-    args: &CodecArgs,
-    mut input: R,
-    len: Option<u64>,
-    out: W,
-) -> Result<()> {
+fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: W) -> Result<()> {
     let mut builder = lmzip::write::EncoderBuilder::new();
     builder.threads(args.threads()).original_len(len);
-    let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?
-        .for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
+    let level = args.level.unwrap_or(DEFAULT_LEVEL);
+    if args.chunks || args.chunk_size.is_some() {
+        let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?
+            .for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
+        return with_model!(model, m => {
+            let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
+            builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
+            write_archive(&builder, input, out, m)
+        });
+    }
+    let block_size = args.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+    if !(MIN_BLOCK_SIZE..=lmzip::MAX_CHUNK_SIZE).contains(&block_size) {
+        bail!(
+            "block size must be {MIN_BLOCK_SIZE} to {} bytes, not {block_size}",
+            lmzip::MAX_CHUNK_SIZE
+        );
+    }
+    builder.chunk_size(block_size);
+    let default_model = if level <= LAST_ADAPTIVE_LEVEL {
+        "baseline"
+    } else {
+        models::DEFAULT_MODEL
+    };
+    let model = models::by_name(args.model.as_deref().unwrap_or(default_model))?;
+    let level = Level::new(level).expect("BUG: clap checks the level");
     with_model!(model, m => {
-        let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
-        builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
-        let mut enc = builder.build(out, m)?;
-        io::copy(&mut input, &mut enc)?;
-        enc.finish()?;
-    });
+        let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;
+        write_archive(&builder, input, out, mixed)
+    })
+}
+
+/// Solid mode's default block size.
+pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
+/// The smallest block size `--block-size` takes.
+const MIN_BLOCK_SIZE: u32 = 1 << 16;
+/// The default level.
+const DEFAULT_LEVEL: u8 = 6;
+/// Levels up to this one run the adaptive models alone (unless `--model` names a model).
+const LAST_ADAPTIVE_LEVEL: u8 = 3;
+
+/// Compress all of `input` to `out` with `model`.
+fn write_archive<R: Read, W: Write, M: lmzip::Model>(
+    builder: &lmzip::write::EncoderBuilder,
+    mut input: R,
+    out: W,
+    model: M,
+) -> Result<()> {
+    let mut enc = builder.build(out, model)?;
+    io::copy(&mut input, &mut enc)?;
+    enc.finish()?;
     Ok(())
 }
 
 /// Decode an archive, choosing the model its header names. Returns the original size.
-fn decode<R: Read, W: Write>(args: &CodecArgs, mut input: R, out: &mut W) -> Result<u64> {
+fn decode<R: Read, W: Write>(args: &CodecArgs, input: R, out: &mut W) -> Result<u64> {
+    let mut input = input;
     let header = lmzip::Header::read(&mut input).map_err(lmzip::Error::from)?;
     let model = models::for_header(&archive_model(&header), args.model.as_deref())?
         .for_chunks(header.chunk_size as usize);
-    let n = with_model!(model, m => {
-        let mut dec = lmzip::read::Decoder::with_header(input, header, m, args.threads())?;
-        io::copy(&mut dec, out).map_err(lmzip::Error::from)?
-    });
-    Ok(n)
+    let threads = args.threads();
+    match header.mixer {
+        None => with_model!(model, m => read_archive(input, header, m, threads, out)),
+        Some(number) => {
+            let level = Level::new(number).expect("BUG: the header checks the level");
+            let block_size = header.chunk_size;
+            with_model!(model, m => {
+                let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;
+                read_archive(input, header, mixed, threads, out)
+            })
+        }
+    }
+}
+
+/// Decode the records after `header` with `model`. Returns the original size.
+fn read_archive<R: Read, W: Write, M: lmzip::Model>(
+    input: R,
+    header: lmzip::Header,
+    model: M,
+    threads: usize,
+    out: &mut W,
+) -> Result<u64> {
+    let mut dec = lmzip::read::Decoder::with_header(input, header, model, threads)?;
+    Ok(io::copy(&mut dec, out).map_err(lmzip::Error::from)?)
 }
 
 fn refuse_existing(args: &CodecArgs, out: &Path) -> Result<()> {
@@ -463,7 +519,16 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                     writeln!(out, "  tokenizer sha256:  {}", lmzip::hex(sha))?;
                 }
                 writeln!(out, "  numerics version:  {}", h.numerics_version)?;
-                writeln!(out, "  chunk size:        {} bytes", h.chunk_size)?;
+                match h.mixer {
+                    Some(level) => {
+                        writeln!(out, "  mode:              solid, level {level}")?;
+                        writeln!(out, "  block size:        {} bytes", h.chunk_size)?;
+                    }
+                    None => {
+                        writeln!(out, "  mode:              independent chunks")?;
+                        writeln!(out, "  chunk size:        {} bytes", h.chunk_size)?;
+                    }
+                }
                 writeln!(out, "  original size:     {} bytes", i.original_len)?;
                 writeln!(out, "  archive size:      {} bytes", i.archive_len)?;
                 writeln!(out, "  rate:              {:.2}%", 100.0 * i.rate())?;

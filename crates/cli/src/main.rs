@@ -61,13 +61,25 @@ pub struct CodecArgs {
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
     /// Model: `lmzip-800k` (the default, a byte Transformer compiled into lmzip), `baseline`
-    /// (the weightless context-mixing model), a model directory (`config.json` +
-    /// `model.safetensors`), or the name of one in the model search path.
-    /// Decompression takes the model the archive names unless this is given.
+    /// (the weightless context-mixing model; in solid mode: the adaptive models alone), a model
+    /// directory (`config.json` + `model.safetensors`), or the name of one in the model search
+    /// path. Decompression takes the model the archive names unless this is given.
     #[arg(long = "model", value_name = "NAME|PATH")]
     model: Option<String>,
-    /// Bytes per independently coded chunk (1 to 16 MiB); by default 2048, or the model's
-    /// context when that is shorter.
+    /// Compression level, 1 (fastest: adaptive models alone) to 9 (smallest); also `-1` … `-9`.
+    /// Levels 1–3 run the adaptive models alone, 4–9 mix in the model.
+    #[arg(long = "level", value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
+    level: Option<u8>,
+    /// Solid mode's block size (64 KiB to 16 MiB): every byte of a block is predicted from all
+    /// bytes before it in the block; blocks are independent (and coded in parallel).
+    #[arg(long = "block-size", value_name = "BYTES", conflicts_with_all = ["chunks", "chunk_size"])]
+    block_size: Option<u32>,
+    /// The paper's mode: code independent chunks (2048 bytes, or --chunk-size) with the model
+    /// alone, each from a cold start.
+    #[arg(long = "chunks")]
+    chunks: bool,
+    /// Bytes per independently coded chunk (1 to 16 MiB); implies --chunks. By default 2048, or
+    /// the model's context when that is shorter.
     #[arg(long = "chunk-size", value_name = "BYTES")]
     chunk_size: Option<u32>,
 }
@@ -135,7 +147,7 @@ impl Lab {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(std::env::args_os().map(level_flag));
     if let Err(e) = cleanup::install() {
         eprintln!("lmzip: cannot install signal handlers: {e}");
         std::process::exit(1);
@@ -166,6 +178,15 @@ fn plot_loss(csv: &std::path::Path, svg: &std::path::Path, last: bool) -> Result
         plot::to_png(svg)?;
     }
     Ok(())
+}
+
+/// `-1` … `-9`, as gzip, xz and zstd take them, become `--level=N` (standalone only: `-9k` is
+/// not split).
+fn level_flag(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str().map(str::as_bytes) {
+        Some([b'-', digit @ b'1'..=b'9']) => format!("--level={}", *digit as char).into(),
+        _ => arg,
+    }
 }
 
 /// Whether an error is a closed pipe on the output (`lmzip -dc f.lmz | head`): exit quietly.

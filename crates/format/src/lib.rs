@@ -15,6 +15,7 @@
 //!     model_name: "baseline".into(),
 //!     model_sha256: None,
 //!     tokenizer_sha256: None,
+//!     mixer: None,
 //! };
 //! let mut archive = Vec::new();
 //! header.write(&mut archive).unwrap();
@@ -38,8 +39,10 @@ use std::io::{self, Read, Write};
 /// The first 8 bytes of every archive. The `0x89` and line-ending bytes catch 7-bit and
 /// text-mode transfers, as PNG's signature does.
 pub const MAGIC: [u8; 8] = [0x89, b'L', b'M', b'Z', 0x0D, 0x0A, 0x1A, 0x0A];
-/// The version of this format that this crate reads and writes.
-pub const FORMAT_VERSION: u8 = 1;
+/// The newest version of this format, which this crate reads and writes: version 2 adds the
+/// solid-mode mixer level (header flag [`FLAG_MIXER`]). An archive without a mixer is written as
+/// version 1, byte for byte what earlier builds wrote; both versions are read.
+pub const FORMAT_VERSION: u8 = 2;
 /// The largest chunk size an archive may declare (16 MiB).
 pub const MAX_CHUNK_SIZE: u32 = 1 << 24;
 /// The longest model name an archive may record.
@@ -131,10 +134,15 @@ pub struct Header {
     /// The SHA-256 of the model's tokenizer, for a token-level model (header flag
     /// [`FLAG_TOKENIZER`]).
     pub tokenizer_sha256: Option<[u8; 32]>,
+    /// The solid-mode mixer level, 1 to 9, when the chunks are blocks coded by the named model
+    /// mixed with adaptive models (header flag [`FLAG_MIXER`], format version 2).
+    pub mixer: Option<u8>,
 }
 
 /// Header flag: a tokenizer SHA-256 follows the model hash.
 pub const FLAG_TOKENIZER: u8 = 0x01;
+/// Header flag (format version 2): a mixer level byte follows the hashes.
+pub const FLAG_MIXER: u8 = 0x02;
 
 impl Header {
     /// Write the header.
@@ -146,13 +154,19 @@ impl Header {
             return Err(Error::Limit("model name longer than 64 bytes".into()));
         }
         let mut b = Vec::with_capacity(64 + MAX_MODEL_NAME_LEN);
+        if self.mixer.is_some_and(|level| !(1..=9).contains(&level)) {
+            return Err(Error::Limit("mixer level outside 1 to 9".into()));
+        }
         b.extend_from_slice(&MAGIC);
-        b.push(FORMAT_VERSION);
-        b.push(if self.tokenizer_sha256.is_some() {
-            FLAG_TOKENIZER
-        } else {
-            0
-        });
+        b.push(if self.mixer.is_some() { 2 } else { 1 });
+        let mut flags = 0;
+        if self.tokenizer_sha256.is_some() {
+            flags |= FLAG_TOKENIZER;
+        }
+        if self.mixer.is_some() {
+            flags |= FLAG_MIXER;
+        }
+        b.push(flags);
         b.extend_from_slice(&self.numerics_version.to_le_bytes());
         b.extend_from_slice(&self.chunk_size.to_le_bytes());
         b.extend_from_slice(&self.original_len.unwrap_or(u64::MAX).to_le_bytes());
@@ -167,6 +181,9 @@ impl Header {
         }
         if let Some(h) = &self.tokenizer_sha256 {
             b.extend_from_slice(h);
+        }
+        if let Some(level) = self.mixer {
+            b.push(level);
         }
         let crc = crc32c(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -191,13 +208,17 @@ impl Header {
         if got < fixed.len() {
             return Err(Error::Truncated);
         }
-        if fixed[8] != FORMAT_VERSION {
+        let version = fixed[8];
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(Error::Unsupported(format!(
-                "format version {} (this build reads {FORMAT_VERSION})",
-                fixed[8]
+                "format version {version} (this build reads 1 to {FORMAT_VERSION})"
             )));
         }
-        if fixed[9] & !FLAG_TOKENIZER != 0 {
+        let known = match version {
+            1 => FLAG_TOKENIZER,
+            _ => FLAG_TOKENIZER | FLAG_MIXER,
+        };
+        if fixed[9] & !known != 0 || (version == 2) != (fixed[9] & FLAG_MIXER != 0) {
             return Err(Error::Unsupported(format!(
                 "header flags {:#04x}",
                 fixed[9]
@@ -232,6 +253,13 @@ impl Header {
         } else {
             None
         };
+        let mixer = if fixed[9] & FLAG_MIXER != 0 {
+            let mut level = [0u8; 1];
+            r.read_exact(&mut level)?;
+            Some(level[0])
+        } else {
+            None
+        };
         let mut crc_bytes = [0u8; 4];
         r.read_exact(&mut crc_bytes)?;
         let mut crc = crc32c(&fixed);
@@ -243,8 +271,17 @@ impl Header {
         if let Some(h) = &tokenizer_sha {
             crc = crc32c_append(crc, h);
         }
+        if let Some(level) = mixer {
+            crc = crc32c_append(crc, &[level]);
+        }
         if crc != u32::from_le_bytes(crc_bytes) {
             return Err(Error::Corrupt("header checksum mismatch".into()));
+        }
+        if mixer.is_some_and(|level| !(1..=9).contains(&level)) {
+            return Err(Error::Unsupported(format!(
+                "mixer level {} (this build has 1 to 9)",
+                mixer.unwrap_or(0)
+            )));
         }
         let model_name = String::from_utf8(name)
             .map_err(|_| Error::Corrupt("model name is not UTF-8".into()))?;
@@ -255,6 +292,7 @@ impl Header {
             model_name,
             model_sha256: sha,
             tokenizer_sha256: tokenizer_sha,
+            mixer,
         })
     }
 
@@ -263,7 +301,7 @@ impl Header {
         let hashes = 32
             * (usize::from(self.model_sha256.is_some())
                 + usize::from(self.tokenizer_sha256.is_some()));
-        8 + 17 + self.model_name.len() + 1 + hashes + 4
+        8 + 17 + self.model_name.len() + 1 + hashes + usize::from(self.mixer.is_some()) + 4
     }
 }
 
@@ -468,6 +506,7 @@ mod tests {
             model_name: "baseline".into(),
             model_sha256: None,
             tokenizer_sha256: None,
+            mixer: None,
         };
         let trailer = Trailer {
             original_len: (5 << 32) + 7,
@@ -493,6 +532,7 @@ mod tests {
             model_name: "m".into(),
             model_sha256: Some([7; 32]),
             tokenizer_sha256: None,
+            mixer: None,
         }
     }
 
@@ -503,14 +543,55 @@ mod tests {
         }
     }
 
+    fn mixer_header() -> Header {
+        Header {
+            mixer: Some(6),
+            ..header()
+        }
+    }
+
     #[test]
     fn header_round_trip_and_len() {
-        for h in [header(), token_header()] {
+        for h in [header(), token_header(), mixer_header()] {
             let mut b = Vec::new();
             h.write(&mut b).unwrap();
             assert_eq!(b.len(), h.encoded_len());
             assert_eq!(Header::read(&mut &b[..]).unwrap(), h);
         }
+    }
+
+    /// Version 1 stays what earlier builds wrote; the mixer makes version 2, and the version
+    /// and the flag must agree.
+    #[test]
+    fn versions_follow_the_mixer() {
+        let (mut v1, mut v2) = (Vec::new(), Vec::new());
+        header().write(&mut v1).unwrap();
+        mixer_header().write(&mut v2).unwrap();
+        assert_eq!((v1[8], v1[9]), (1, 0));
+        assert_eq!((v2[8], v2[9]), (2, FLAG_MIXER));
+        for (bytes, version, flags) in [(&v1, 2, 0), (&v2, 1, FLAG_MIXER), (&v2, 3, FLAG_MIXER)] {
+            let mut b = bytes.clone();
+            (b[8], b[9]) = (version, flags);
+            let n = b.len();
+            let crc = crc32c(&b[..n - 4]);
+            b[n - 4..].copy_from_slice(&crc.to_le_bytes());
+            assert!(matches!(
+                Header::read(&mut &b[..]),
+                Err(Error::Unsupported(_))
+            ));
+        }
+        let mut bad = v2.clone();
+        let n = bad.len();
+        bad[n - 5] = 10;
+        let crc = crc32c(&bad[..n - 4]);
+        bad[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        let err = Header::read(&mut &bad[..]).unwrap_err();
+        assert!(err.to_string().contains("mixer level 10"), "{err}");
+        let too_high = Header {
+            mixer: Some(10),
+            ..header()
+        };
+        assert!(too_high.write(&mut Vec::new()).is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl<R: Read, M: Model> Decoder<R, M> {
         if id.name != header.model_name
             || id.sha256 != header.model_sha256
             || id.tokenizer_sha256 != header.tokenizer_sha256
+            || id.mixer != header.mixer
         {
             return Err(Error::ModelMismatch {
                 expected: crate::describe_model(&header.model_name, header.model_sha256.as_ref()),

@@ -80,6 +80,7 @@ impl EncoderBuilder {
             model_name: id.name,
             model_sha256: id.sha256,
             tokenizer_sha256: id.tokenizer_sha256,
+            mixer: id.mixer,
         };
         header.write(&mut w)?;
         let states = (0..self.threads).map(|_| model.new_state()).collect();

@@ -150,6 +150,7 @@ impl Model for Renamed {
             name: "other".into(),
             sha256: Some([1; 32]),
             tokenizer_sha256: None,
+            mixer: None,
         }
     }
     fn symbols(&self) -> Symbols {

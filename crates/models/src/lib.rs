@@ -32,9 +32,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod adaptive;
 pub mod cm;
 pub mod gguf;
 pub mod llama;
+pub mod mix;
 mod net;
 pub mod registry;
 pub mod transformer;
@@ -44,6 +46,7 @@ pub use cm::ContextMixing;
 pub use llama::{LlamaModel, LlamaState};
 use lmzip_coder::Cdf;
 pub use lmzip_tokens::Tokenizer;
+pub use mix::{Level, Mixed};
 pub use net::NetState;
 pub use registry::AnyModel;
 pub use transformer::{TransformerModel, TransformerState};
@@ -57,6 +60,9 @@ pub struct ModelId {
     pub sha256: Option<[u8; 32]>,
     /// The SHA-256 of the model's tokenizer, for a token-level model.
     pub tokenizer_sha256: Option<[u8; 32]>,
+    /// The solid-mode level ([`mix::Level`]) when the named model is mixed with adaptive models
+    /// ([`Mixed`]); `None` when it codes alone.
+    pub mixer: Option<u8>,
 }
 
 impl ModelId {

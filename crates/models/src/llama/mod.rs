@@ -157,6 +157,7 @@ impl Model for LlamaModel {
             name: self.name.clone(),
             sha256: Some(self.sha256),
             tokenizer_sha256: Some(self.tokenizer.sha256()),
+            mixer: None,
         }
     }
 

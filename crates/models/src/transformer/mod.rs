@@ -125,6 +125,7 @@ impl Model for TransformerModel {
             name: self.name.clone(),
             sha256: Some(self.sha256),
             tokenizer_sha256: None,
+            mixer: None,
         }
     }
 

@@ -1,0 +1,149 @@
+//! Solid mode: blocks coded by a model mixed with adaptive models ([`Mixed`]). Round trips at
+//! every block-size edge, thread count and I/O size with identical archives, with the adaptive
+//! models alone and with a random Transformer restarting inside the block; hostile archives.
+
+use lmzip::{Error, Model};
+use lmzip_data::Modality;
+use lmzip_models::transformer::{Config, Transformer, file};
+use lmzip_models::{ContextMixing, Level, Mixed, TransformerModel};
+use lmzip_testkit::{Rng, RoundTrip};
+use std::path::Path;
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+/// Small blocks keep the tests fast; the coding is the same at any size.
+const BLOCK: u32 = 4096;
+
+fn adaptive(level: u8, block: u32) -> Mixed<ContextMixing> {
+    Mixed::new(ContextMixing::new(), Level::new(level).unwrap(), block).unwrap()
+}
+
+/// A random Transformer with a 100-byte context: it restarts many times inside each block.
+fn neural(level: u8, block: u32) -> Mixed<TransformerModel> {
+    let config = Config::new(32, 2, 2, 100);
+    let weights = file::random_weights(&config, 7);
+    let (json, tensors) = file::to_bytes(&config, &weights);
+    let t = TransformerModel::new(
+        "test-random",
+        file::model_sha256(&json, &tensors),
+        Transformer::new(config, weights),
+    );
+    Mixed::new(t, Level::new(level).unwrap(), block).unwrap()
+}
+
+fn alice() -> Vec<u8> {
+    std::fs::read(Path::new(SHARED).join("text/canterbury/alice29.txt")).unwrap()
+}
+
+fn round_trip<M: Model>(model: &M, block: u32, data: &[u8]) -> Vec<u8> {
+    RoundTrip::new().chunk_size(block).check(model, data)
+}
+
+#[test]
+fn block_size_edges_round_trip() {
+    let text = alice();
+    let b = BLOCK as usize;
+    for level in [1, 6] {
+        let model = adaptive(level, BLOCK);
+        for n in [0, 1, b - 1, b, b + 1, 5 * b + 17] {
+            round_trip(&model, BLOCK, &text[..n]);
+        }
+    }
+}
+
+#[test]
+fn the_transformer_mixed_in_round_trips_across_its_restarts() {
+    let text = alice();
+    let model = neural(6, BLOCK);
+    let archive = round_trip(&model, BLOCK, &text[..2 * BLOCK as usize + 300]);
+    let header = lmzip::Header::read(&mut &archive[..]).unwrap();
+    assert_eq!(header.mixer, Some(6));
+    assert_eq!(header.model_name, "test-random");
+}
+
+#[test]
+fn random_and_degenerate_inputs_round_trip() {
+    let model = adaptive(9, BLOCK);
+    let random = Rng::new(3).bytes(3 * BLOCK as usize);
+    let archive = round_trip(&model, BLOCK, &random);
+    // Stored when the mixer cannot compress: a few bytes per block over the input.
+    assert!(archive.len() < random.len() + 100, "{}", archive.len());
+    round_trip(&model, BLOCK, &vec![0u8; 3 * BLOCK as usize]);
+    round_trip(&model, BLOCK, &[0xFF, 0x00].repeat(5000));
+}
+
+#[test]
+fn samples_of_every_modality_round_trip() {
+    let model = adaptive(3, 1 << 16);
+    for (folder, modality) in [
+        ("text/calgary", Modality::Text),
+        ("images/kodak", Modality::Images),
+        ("audio/librispeech/test-other", Modality::Audio8),
+        ("audio/pocketsphinx_testdata", Modality::Audio16),
+    ] {
+        let files = lmzip_data::list_files(&Path::new(SHARED).join(folder), modality).unwrap();
+        let chunks = lmzip_data::file_chunks(&files[0], modality, 2048).unwrap();
+        let data: Vec<u8> = chunks.iter().take(40).flatten().copied().collect();
+        RoundTrip::new()
+            .chunk_size(1 << 16)
+            .threads(&[1, 2])
+            .check(&model, &data);
+    }
+}
+
+/// Seeing the whole block pays: repeated text far apart costs less than in independent chunks.
+#[test]
+fn solid_blocks_beat_independent_chunks_on_repeats() {
+    let text = alice();
+    let data = [&text[..20_000], &text[..20_000]].concat();
+    let solid = lmzip_testkit::compress(&data, adaptive(6, 1 << 16), 2, 1 << 16, usize::MAX);
+    let chunks = lmzip_testkit::compress(&data, ContextMixing::new(), 2, 2048, usize::MAX);
+    assert!(
+        solid.len() * 2 < chunks.len(),
+        "solid {} vs chunks {}",
+        solid.len(),
+        chunks.len()
+    );
+}
+
+#[test]
+fn another_level_or_model_is_refused() {
+    let archive = lmzip_testkit::compress(&alice()[..5000], adaptive(6, BLOCK), 1, BLOCK, 999);
+    for result in [
+        lmzip_testkit::decompress(&archive, adaptive(5, BLOCK), 1, 1 << 16),
+        lmzip_testkit::decompress(&archive, ContextMixing::new(), 1, 1 << 16),
+    ] {
+        assert!(
+            matches!(result, Err(Error::ModelMismatch { .. })),
+            "{result:?}"
+        );
+    }
+}
+
+fn multi_block_archive() -> (Vec<u8>, Vec<u8>) {
+    let data = alice()[..2500].to_vec();
+    let archive = lmzip_testkit::compress(&data, adaptive(6, 1000), 1, 1000, usize::MAX);
+    (archive, data)
+}
+
+#[test]
+fn every_truncation_of_a_multi_block_archive_fails() {
+    let (archive, _) = multi_block_archive();
+    for n in 0..archive.len() {
+        let r = lmzip_testkit::decompress(&archive[..n], adaptive(6, 1000), 1, 1 << 16);
+        assert!(r.is_err(), "prefix of {n} bytes decoded");
+    }
+}
+
+#[test]
+fn every_byte_flip_of_a_multi_block_archive_fails() {
+    let (archive, data) = multi_block_archive();
+    for i in 0..archive.len() {
+        for delta in [0x01u8, 0x80] {
+            let mut bad = archive.clone();
+            bad[i] ^= delta;
+            if let Ok(out) = lmzip_testkit::decompress(&bad, adaptive(6, 1000), 2, 1 << 16) {
+                panic!("byte {i} ^ {delta:#x} decoded (same: {})", out == data);
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The adaptive models of [`super::Mixed`]: hashed contexts of the bytes before, each with an
+//! adaptive probability per node of the byte's binary tree, and a match model.
+//!
+//! The contexts (full set): orders 0–6, 8 and 16; the current word, and it with the word before;
+//! the column in the line with the byte above it; sparse contexts (bytes 2–3, bytes 4 and 8);
+//! the byte a match predicts with the match length; the byte 64 back (the pixel above in a
+//! 64-wide image patch) with the last byte; and the linear prediction `2·c1 − c2` (smooth
+//! signals such as audio). The basic set: orders 1–4 and 6.
+//!
+//! The tables are hashed: each context's hash, with the high nibble of the byte at bit 4, picks a
+//! 64-byte bucket (a tag and the 15 nodes of a nibble's tree) out of two candidates; a bucket of
+//! another context is replaced, the one with the fewer observations first.
+
+use crate::adaptive::{hash, stretch, update_counter};
+
+/// Buckets of the match length (0: no match) for mixer selection.
+pub(super) const MATCH_BUCKETS: usize = 4;
+/// The match model looks up the last this many bytes.
+const MATCH_MIN: usize = 6;
+/// Longest match length checked when a candidate is found (it grows by one per byte after).
+const MATCH_CHECK: usize = 64;
+/// Upper bound of a context counter's observation count: its rate stops falling there.
+const COUNT_LIMIT: u32 = 60;
+/// A counter that has seen nothing: probability 1/2, no observations.
+const FRESH: u32 = 1 << 31;
+
+/// Every adaptive model and the history they read.
+pub(super) struct Contexts {
+    full: bool,
+    hist: Vec<u8>,
+    /// One hash per context, computed at each byte boundary.
+    hashes: Vec<u32>,
+    /// The bucket (table index) of each context for the current nibble.
+    buckets: Vec<usize>,
+    table: Vec<[u32; 16]>,
+    table_mask: usize,
+    /// Node of the current nibble's tree (1..=15).
+    node: usize,
+    /// Whether the buckets are the low nibble's.
+    low_nibble: bool,
+    /// The current word's hash and the previous word's (letters only, case-folded).
+    word: u32,
+    prev_word: u32,
+    /// Starts of the current and the previous line.
+    line_start: usize,
+    prev_line_start: usize,
+    matcher: Matcher,
+}
+
+/// Predicts the next bit from the last earlier occurrence of the last [`MATCH_MIN`] bytes.
+struct Matcher {
+    table: Vec<u32>,
+    bits: u32,
+    /// Index in the history of the predicted next byte (valid when `len > 0`).
+    ptr: usize,
+    len: usize,
+    /// Counters by `min(len, 31) · 2 + expected bit`.
+    counters: [u32; 64],
+    /// The counter used for the current bit, if a match is active.
+    active: Option<usize>,
+}
+
+impl Contexts {
+    /// Contexts for the full or the basic set, with `2^table_bits` buckets and `2^match_bits`
+    /// match-table entries.
+    pub(super) fn new(full: bool, table_bits: u32, match_bits: u32) -> Contexts {
+        let n = if full { 17 } else { 5 };
+        Contexts {
+            full,
+            hist: Vec::new(),
+            hashes: vec![0; n],
+            buckets: vec![0; n],
+            table: vec![[0; 16]; 1 << table_bits],
+            table_mask: (1 << table_bits) - 1,
+            node: 1,
+            low_nibble: false,
+            word: 0,
+            prev_word: 0,
+            line_start: 0,
+            prev_line_start: 0,
+            matcher: Matcher {
+                table: vec![0; 1 << match_bits],
+                bits: match_bits,
+                ptr: 0,
+                len: 0,
+                counters: [0; 64],
+                active: None,
+            },
+        }
+    }
+
+    /// Number of context inputs (the match model's two inputs come after them).
+    pub(super) fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Forget everything: a new block.
+    pub(super) fn reset(&mut self) {
+        self.hist.clear();
+        self.table.iter_mut().for_each(|b| *b = [0; 16]);
+        (self.word, self.prev_word) = (0, 0);
+        (self.line_start, self.prev_line_start) = (0, 0);
+        let m = &mut self.matcher;
+        m.table.iter_mut().for_each(|p| *p = 0);
+        (m.ptr, m.len, m.active) = (0, 0, None);
+        for (i, c) in m.counters.iter_mut().enumerate() {
+            let (len, expected) = ((i >> 1) as u64, (i & 1) as u32);
+            // Prior: a match of length l predicts its bit with probability (l+1)/(l+2).
+            let p1 = ((1u64 << 22) * (len + 1) / (len + 2)) as u32;
+            let p = if expected == 1 { p1 } else { (1 << 22) - p1 };
+            *c = p << 10;
+        }
+        self.hash_contexts();
+        self.select_buckets(0);
+    }
+
+    /// Bytes of the block so far.
+    pub(super) fn position(&self) -> usize {
+        self.hist.len()
+    }
+
+    /// The byte `back` positions before the next one (0 before the block start).
+    pub(super) fn byte(&self, back: usize) -> u32 {
+        let n = self.hist.len();
+        if back <= n {
+            u32::from(self.hist[n - back])
+        } else {
+            0
+        }
+    }
+
+    /// 0 without a match, else 1–3 by match length.
+    pub(super) fn match_bucket(&self) -> usize {
+        match self.matcher.len {
+            0 => 0,
+            1..16 => 1,
+            16..32 => 2,
+            _ => 3,
+        }
+    }
+
+    /// The stretched probabilities of a 1 for the next bit: one per context, then the match
+    /// model's two (its counter, and a vote that grows with the match length).
+    pub(super) fn inputs(&mut self, c0: u32, bit_pos: u32, out: &mut [i32]) {
+        let n = self.hashes.len();
+        for (o, &b) in out[..n].iter_mut().zip(&self.buckets) {
+            *o = stretch(self.table[b][self.node] >> 20);
+        }
+        let (a, b) = self.matcher.inputs(&self.hist, c0, bit_pos);
+        out[n] = a;
+        out[n + 1] = b;
+    }
+
+    /// Learn the coded bit.
+    pub(super) fn learn(&mut self, bit: u32) {
+        for &b in &self.buckets {
+            update_counter(&mut self.table[b][self.node], bit, COUNT_LIMIT);
+        }
+        if let Some(i) = self.matcher.active {
+            update_counter(&mut self.matcher.counters[i], bit, 1023);
+        }
+        self.node = (self.node << 1) | bit as usize;
+        if self.node >= 16 && !self.low_nibble {
+            // The high nibble is done: buckets for the low nibble, under it.
+            let high = (self.node - 16) as u32;
+            self.select_buckets(0x10 | high);
+        }
+    }
+
+    /// Append a coded byte: update the history, the match model and the context hashes.
+    pub(super) fn push_byte(&mut self, byte: u8) {
+        self.hist.push(byte);
+        let n = self.hist.len();
+        if byte.is_ascii_alphabetic() {
+            self.word = hash(self.word, u32::from(byte.to_ascii_lowercase()));
+        } else if self.word != 0 {
+            self.prev_word = self.word;
+            self.word = 0;
+        }
+        if byte == b'\n' {
+            self.prev_line_start = self.line_start;
+            self.line_start = n;
+        }
+        self.matcher.update(&self.hist);
+        self.hash_contexts();
+        self.select_buckets(0);
+    }
+
+    /// Hash every context of the bytes before the next one.
+    fn hash_contexts(&mut self) {
+        let c = |i| self.byte(i);
+        let order4 = c(1) | c(2) << 8 | c(3) << 16 | c(4) << 24;
+        let next4 = c(5) | c(6) << 8 | c(7) << 16 | c(8) << 24;
+        if !self.full {
+            let raw = [
+                c(1),
+                order4 & 0xFFFF,
+                order4 & 0xFF_FFFF,
+                order4,
+                hash(order4, next4 & 0xFFFF),
+            ];
+            for (i, r) in raw.into_iter().enumerate() {
+                self.hashes[i] = hash(r, i as u32 + 1);
+            }
+            return;
+        }
+        let order8 = hash(order4, next4);
+        let far = (9..=16).fold(0u32, |h, i| hash(h, c(i)));
+        let col = self.hist.len() - self.line_start;
+        let above = if self.prev_line_start + col < self.line_start {
+            u32::from(self.hist[self.prev_line_start + col])
+        } else {
+            0x100
+        };
+        let word = if self.word == 0 { c(1) } else { self.word };
+        let expected = self.matcher.expected_byte(&self.hist);
+        let raw = [
+            0,
+            c(1),
+            order4 & 0xFFFF,
+            order4 & 0xFF_FFFF,
+            order4,
+            hash(order4, next4 & 0xFF),
+            hash(order4, next4 & 0xFFFF),
+            order8,
+            hash(order8, far),
+            word,
+            hash(word, self.prev_word),
+            hash(col.min(255) as u32, above),
+            c(2) | c(3) << 8,
+            c(4) | c(8) << 8,
+            expected.map_or(0x1_0000, |b| {
+                u32::from(b) | (self.matcher.len.min(15) as u32) << 8
+            }),
+            c(1) | c(64) << 8,
+            (2 * c(1) as i32 - c(2) as i32).clamp(0, 255) as u32 | (c(1) >> 2) << 8,
+        ];
+        for (i, r) in raw.into_iter().enumerate() {
+            self.hashes[i] = hash(r, i as u32 + 1);
+        }
+    }
+
+    /// Find (or claim) each context's bucket for the nibble under `nibble` (0 for the high
+    /// nibble, `0x10 | high` for the low one).
+    fn select_buckets(&mut self, nibble: u32) {
+        self.node = 1;
+        self.low_nibble = nibble != 0;
+        for (i, &h) in self.hashes.iter().enumerate() {
+            let h = hash(h, nibble);
+            let tag = h | 1;
+            let first = (h as usize >> 7) & self.table_mask;
+            let second = first ^ 1;
+            self.buckets[i] = if self.table[first][0] == tag {
+                first
+            } else if self.table[second][0] == tag {
+                second
+            } else {
+                // Replace the bucket whose root has seen less.
+                let seen = |b: usize| self.table[b][1] & 1023;
+                let victim = if seen(second) < seen(first) {
+                    second
+                } else {
+                    first
+                };
+                let bucket = &mut self.table[victim];
+                *bucket = [FRESH; 16];
+                bucket[0] = tag;
+                victim
+            };
+        }
+    }
+}
+
+impl Matcher {
+    /// The byte the current match predicts next, if any.
+    fn expected_byte(&self, hist: &[u8]) -> Option<u8> {
+        (self.len > 0).then(|| hist[self.ptr])
+    }
+
+    /// The mixer inputs for the next bit.
+    fn inputs(&mut self, hist: &[u8], c0: u32, bit_pos: u32) -> (i32, i32) {
+        self.active = None;
+        if self.len == 0 {
+            return (0, 0);
+        }
+        let predicted = u32::from(hist[self.ptr]) | 0x100;
+        if predicted >> (8 - bit_pos) != c0 {
+            self.len = 0;
+            return (0, 0);
+        }
+        let expected = (predicted >> (7 - bit_pos)) & 1;
+        let i = self.len.min(31) * 2 + expected as usize;
+        self.active = Some(i);
+        let vote = (self.len.min(32) as i32) * 32;
+        let vote = if expected == 1 { vote } else { -vote };
+        (stretch(self.counters[i] >> 20), vote)
+    }
+
+    /// Follow or find a match after a byte was appended to `hist`.
+    fn update(&mut self, hist: &[u8]) {
+        let n = hist.len();
+        if self.len > 0 {
+            if hist[self.ptr] == hist[n - 1] {
+                self.len += 1;
+                self.ptr += 1;
+            } else {
+                self.len = 0;
+            }
+        }
+        if n < MATCH_MIN {
+            return;
+        }
+        let key = hist[n - MATCH_MIN..]
+            .iter()
+            .fold(0u32, |h, &b| hash(h, u32::from(b)));
+        let slot = (key >> (32 - self.bits)) as usize;
+        if self.len == 0 {
+            let candidate = self.table[slot] as usize;
+            if candidate > 0 {
+                let len = (0..MATCH_CHECK.min(candidate))
+                    .take_while(|&l| hist[candidate - 1 - l] == hist[n - 1 - l])
+                    .count();
+                if len >= MATCH_MIN {
+                    self.len = len;
+                    self.ptr = candidate;
+                }
+            }
+        }
+        self.table[slot] = n as u32;
+    }
+}

@@ -1,0 +1,331 @@
+//! Solid mode's model: a whole block coded bit by bit, a byte model's predictions mixed with
+//! adaptive models that learn along the block.
+//!
+//! [`Mixed`] wraps another model. Each byte of a block is coded as 8 binary decisions, most
+//! significant bit first. For every decision a set of inputs, each a stretched probability
+//! (`ln(p/(1−p))`), goes to logistic mixers whose weights learn online:
+//!
+//! - **the byte model** (a byte Transformer), when there is one: its table for the next byte is
+//!   turned into the probability of each bit by exact integer sums over the table (the bytes
+//!   that share the bits so far). The Transformer restarts every `context` bytes of the block,
+//!   as in the paper's chunks;
+//! - **hashed context models** of the bytes before: orders 0–6, 8 and 16, words, columns of
+//!   lines, sparse contexts, image rows and audio slopes, and the byte a long match predicts
+//!   ([`contexts`]);
+//! - **a match model**: the last occurrence of the last 6 bytes anywhere in the block predicts
+//!   the next bit, with the match length as confidence.
+//!
+//! Three mixers, selected by (match length, bit position), by the bits of the byte so far, and
+//! by the byte model's confidence (or the previous byte), feed a final two-input mixer; two
+//! adaptive probability maps (APM/SSE) refine the result. Everything after the byte model's
+//! integer table is integer arithmetic, so archives are identical on every machine.
+//!
+//! The level ([`Level`]) chooses which adaptive models run and how much memory their tables
+//! take. The tables are sized from the block size too, which the archive records, so encoder
+//! and decoder always agree.
+//!
+//! # References
+//! - M. Mahoney, lpaq1 (2007) and paq8 (2002–): context mixing, match model, APM.
+//! - Delétang et al., *Language Modeling Is Compression*, ICLR 2024: the byte model.
+
+mod contexts;
+mod mixer;
+
+use crate::adaptive::{squash, stretch};
+use crate::{Model, ModelId, Symbols, Tokenizer};
+use contexts::Contexts;
+use lmzip_coder::Cdf;
+use mixer::{Apm, Mixer};
+
+/// The highest level.
+pub const MAX_LEVEL: u8 = 9;
+
+/// What a level runs: the adaptive models and the memory they may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    /// 1 to [`MAX_LEVEL`].
+    pub number: u8,
+    /// Use the full set of contexts (else orders 1–4, 6 and the match model only).
+    full: bool,
+    /// Upper bound of log2 of the context table's buckets (64 bytes each).
+    max_table_bits: u32,
+}
+
+impl Level {
+    /// The level `number` (1 to [`MAX_LEVEL`]).
+    pub fn new(number: u8) -> Option<Level> {
+        let (full, max_table_bits) = match number {
+            1 => (false, 18),
+            2..=8 => (true, 20),
+            MAX_LEVEL => (true, 22),
+            _ => return None,
+        };
+        Some(Level {
+            number,
+            full,
+            max_table_bits,
+        })
+    }
+}
+
+/// A model mixed with adaptive models, for blocks of a given size. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Mixed<M> {
+    inner: M,
+    /// Whether `inner` is a byte model whose predictions are mixed in (else the adaptive models
+    /// run alone and `inner` only names the archive's model, the weightless baseline).
+    neural: bool,
+    level: Level,
+    table_bits: u32,
+    match_bits: u32,
+}
+
+impl<M: Model> Mixed<M> {
+    /// `inner` mixed at `level` for blocks of `block_size` bytes. `inner` must be a byte model,
+    /// or the weightless baseline (which stands for "adaptive models alone").
+    pub fn new(inner: M, level: Level, block_size: u32) -> Result<Mixed<M>, String> {
+        let neural = match inner.symbols() {
+            Symbols::Bytes => true,
+            Symbols::Bits if inner.id().name == crate::cm::NAME => false,
+            _ => {
+                return Err(format!(
+                    "solid mode mixes byte models only; '{}' codes tokens or bits \
+                     (code it in independent chunks)",
+                    inner.id().name
+                ));
+            }
+        };
+        let block_bits = u32::BITS - block_size.max(1).saturating_sub(1).leading_zeros();
+        Ok(Mixed {
+            inner,
+            neural,
+            level,
+            table_bits: (block_bits + 2).clamp(12, level.max_table_bits),
+            match_bits: block_bits.clamp(10, 24),
+        })
+    }
+
+    /// The wrapped model.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    /// Bytes of memory one state takes (context table and match table), about.
+    pub fn state_bytes(&self) -> usize {
+        (64 << self.table_bits) + (4 << self.match_bits)
+    }
+}
+
+/// The per-block state of [`Mixed`].
+pub struct MixedState<S> {
+    /// The byte model's state, its table for the current byte, and that table's cumulative sums.
+    inner: Option<S>,
+    table: Cdf,
+    cum: Vec<u32>,
+    /// The block's bytes, when the encoder prepared it (the byte model is then teacher-forced
+    /// one window at a time).
+    prepared: Option<Vec<u8>>,
+    /// Bits of the current byte so far, with a leading 1.
+    c0: u32,
+    bit_pos: u32,
+    contexts: Contexts,
+    mixers: [Mixer; 3],
+    final_mixer: Mixer,
+    apm_order0: Apm,
+    apm_order2: Apm,
+    /// Stretched inputs for the current bit.
+    inputs: Vec<i32>,
+    /// Outputs of the first mixers (stretch domain).
+    layer: [i32; 3],
+    /// The final mixer's probability of a 1 and the probability coded, 12 bits.
+    mixed: i32,
+    pr: i32,
+}
+
+/// Mixer inputs besides the contexts: the match model (2), the byte model (2), a bias.
+const EXTRA_INPUTS: usize = 5;
+
+impl<M: Model> Model for Mixed<M> {
+    type State = MixedState<M::State>;
+
+    fn id(&self) -> ModelId {
+        ModelId {
+            mixer: Some(self.level.number),
+            ..self.inner.id()
+        }
+    }
+
+    fn symbols(&self) -> Symbols {
+        Symbols::Bits
+    }
+
+    fn tokenizer(&self) -> Option<&Tokenizer> {
+        None
+    }
+
+    fn precision(&self) -> u32 {
+        16
+    }
+
+    fn new_state(&self) -> Self::State {
+        let contexts = Contexts::new(self.level.full, self.table_bits, self.match_bits);
+        let n = contexts.len() + EXTRA_INPUTS;
+        let mut state = MixedState {
+            inner: self.neural.then(|| self.inner.new_state()),
+            table: Cdf::uniform(self.inner.precision(), 256.min(1 << self.inner.precision()))
+                .expect("BUG: a byte table"),
+            cum: vec![0; 257],
+            prepared: None,
+            c0: 1,
+            bit_pos: 0,
+            contexts,
+            mixers: [
+                Mixer::new(n, contexts::MATCH_BUCKETS * 8),
+                Mixer::new(n, 256),
+                Mixer::new(n, 256 * 8),
+            ],
+            final_mixer: Mixer::new(3, 8),
+            apm_order0: Apm::new(256),
+            apm_order2: Apm::new(1 << 16),
+            inputs: vec![0; n],
+            layer: [0; 3],
+            mixed: 2048,
+            pr: 2048,
+        };
+        self.reset(&mut state);
+        state
+    }
+
+    fn reset(&self, s: &mut Self::State) {
+        s.prepared = None;
+        s.c0 = 1;
+        s.bit_pos = 0;
+        s.contexts.reset();
+        for m in &mut s.mixers {
+            m.reset(16_000);
+        }
+        s.final_mixer.reset(32_768);
+        s.apm_order0.reset();
+        s.apm_order2.reset();
+    }
+
+    fn prepare(&self, s: &mut Self::State, symbols: &[u32]) {
+        let bytes = symbols
+            .chunks(8)
+            .map(|bits| bits.iter().fold(0u8, |b, &bit| (b << 1) | bit as u8))
+            .collect();
+        s.prepared = Some(bytes);
+    }
+
+    fn predict(&self, s: &mut Self::State, cdf: &mut Cdf) {
+        if s.bit_pos == 0 {
+            self.byte_model_table(s);
+        }
+        let n_ctx = s.contexts.len();
+        s.contexts
+            .inputs(s.c0, s.bit_pos, &mut s.inputs[..n_ctx + 2]);
+        let (neural_input, confidence) = self.byte_model_bit(s);
+        s.inputs[n_ctx + 2] = neural_input;
+        s.inputs[n_ctx + 3] = neural_input / 4;
+        s.inputs[n_ctx + 4] = 256;
+
+        let bit_pos = s.bit_pos as usize;
+        let sets = [
+            s.contexts.match_bucket() * 8 + bit_pos,
+            s.c0 as usize,
+            match s.inner {
+                Some(_) => confidence * 8 + bit_pos,
+                None => s.contexts.byte(1) as usize * 8 + bit_pos,
+            },
+        ];
+        for (i, m) in s.mixers.iter_mut().enumerate() {
+            s.layer[i] = m.mix(&s.inputs, sets[i]);
+        }
+        s.mixed = squash(s.final_mixer.mix(&s.layer, bit_pos));
+        let order2 = (s.contexts.byte(1) | s.contexts.byte(2) << 8) as usize;
+        let a0 = s.apm_order0.refine(s.mixed, s.c0 as usize);
+        let a2 = s
+            .apm_order2
+            .refine(s.mixed, (order2 * 256 + s.c0 as usize) & 0xFFFF);
+        s.pr = ((2 * s.mixed + a0 + 5 * a2 + 4) >> 3).clamp(1, 4095);
+        cdf.set_binary(16, (1 << 16) - ((s.pr as u32) << 4));
+    }
+
+    fn observe(&self, s: &mut Self::State, symbol: u32) {
+        let bit = symbol & 1;
+        for m in &mut s.mixers {
+            m.learn(&s.inputs, bit);
+        }
+        s.final_mixer.learn(&s.layer, bit);
+        s.apm_order0.learn(bit);
+        s.apm_order2.learn(bit);
+        s.contexts.learn(bit);
+        s.c0 = (s.c0 << 1) | bit;
+        s.bit_pos += 1;
+        if s.bit_pos == 8 {
+            let byte = s.c0 as u8;
+            if let Some(inner) = &mut s.inner {
+                self.inner.observe(inner, u32::from(byte));
+            }
+            s.contexts.push_byte(byte);
+            s.c0 = 1;
+            s.bit_pos = 0;
+        }
+    }
+}
+
+impl<M: Model> Mixed<M> {
+    /// At a byte boundary: the byte model's table for the next byte, and its cumulative sums.
+    /// The byte model restarts every `context` bytes (its chunk), teacher-forced when the
+    /// encoder prepared the block.
+    fn byte_model_table(&self, s: &mut MixedState<M::State>) {
+        let Some(inner) = &mut s.inner else {
+            return;
+        };
+        let pos = s.contexts.position();
+        let window = self.inner.max_chunk_len().unwrap_or(usize::MAX);
+        if pos.is_multiple_of(window) {
+            self.inner.reset(inner);
+            if let Some(block) = &s.prepared {
+                let chunk = &block[pos..block.len().min(pos + window)];
+                let symbols: Vec<u32> = chunk.iter().map(|&b| u32::from(b)).collect();
+                self.inner.prepare(inner, &symbols);
+            }
+        }
+        self.inner.predict(inner, &mut s.table);
+        s.cum[0] = 0;
+        for b in 0..256u32 {
+            s.cum[b as usize + 1] = s.cum[b as usize] + s.table.frequency(b);
+        }
+    }
+
+    /// The byte model's stretched probability that the next bit is 1, from exact integer sums of
+    /// its table over the bytes that begin with the bits so far, and a confidence bucket (0–7).
+    fn byte_model_bit(&self, s: &MixedState<M::State>) -> (i32, usize) {
+        if s.inner.is_none() {
+            return (0, 0);
+        }
+        let k = s.bit_pos;
+        let prefix = (s.c0 - (1 << k)) as usize;
+        let lo = prefix << (8 - k);
+        let mid = lo + (1 << (7 - k));
+        let hi = lo + (1 << (8 - k));
+        let total = u64::from(s.cum[hi] - s.cum[lo]);
+        let ones = u64::from(s.cum[hi] - s.cum[mid]);
+        let p12 = ((ones * 4096 + total / 2) / total.max(1)).clamp(1, 4095) as u32;
+        let st = stretch(p12);
+        (st, (st.unsigned_abs() as usize / 256).min(7))
+    }
+}
+
+impl<S> std::fmt::Debug for MixedState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MixedState")
+            .field("position", &self.contexts.position())
+            .field("bit_pos", &self.bit_pos)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+use super::*;
+use crate::{ContextMixing, symbolize};
+
+/// Code `data` as one block from a fresh state; returns the ideal code length in bits.
+fn bits<M: Model>(model: &M, state: &mut M::State, data: &[u8], prepare: bool) -> f64 {
+    model.reset(state);
+    let symbols: Vec<u32> = symbolize(Symbols::Bits, data).collect();
+    if prepare {
+        model.prepare(state, &symbols);
+    }
+    let mut cdf = Cdf::uniform(16, 2).unwrap();
+    let mut total = 0.0;
+    for s in symbols {
+        model.predict(state, &mut cdf);
+        total += cdf.cost_bits(s);
+        model.observe(state, s);
+    }
+    total
+}
+
+fn adaptive(level: u8, block: u32) -> Mixed<ContextMixing> {
+    Mixed::new(ContextMixing::new(), Level::new(level).unwrap(), block).unwrap()
+}
+
+#[test]
+fn levels_are_one_to_nine() {
+    assert!(Level::new(0).is_none());
+    assert!(Level::new(10).is_none());
+    assert!((1..=9).all(|l| Level::new(l).is_some()));
+}
+
+#[test]
+fn long_repeats_cost_almost_nothing() {
+    let model = adaptive(3, 1 << 16);
+    let mut state = model.new_state();
+    // Pseudo-random bytes repeated: only the match model can find the second copy.
+    let mut x = 12345u32;
+    let once: Vec<u8> = (0..5000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 24) as u8
+        })
+        .collect();
+    let twice = [once.clone(), once.clone()].concat();
+    let first = bits(&model, &mut state, &once, false);
+    let both = bits(&model, &mut state, &twice, false);
+    assert!(
+        first > 5000.0 * 7.9,
+        "random bytes cost about 8 bits: {first}"
+    );
+    assert!(
+        both - first < 5000.0 * 0.3,
+        "the repeat cost {} bits",
+        both - first
+    );
+}
+
+#[test]
+fn state_reuse_equals_fresh_state() {
+    for level in [1, 2, 9] {
+        let model = adaptive(level, 4096);
+        let text = b"solid mode sees the whole block, solid mode sees it all. ".repeat(30);
+        let mut reused = model.new_state();
+        bits(&model, &mut reused, &text[..1000], false);
+        let again = bits(&model, &mut reused, &text, false);
+        let fresh = bits(&model, &mut model.new_state(), &text, false);
+        assert_eq!(again.to_bits(), fresh.to_bits(), "level {level}");
+    }
+}
+
+#[test]
+fn tables_follow_the_block_size() {
+    let small = adaptive(9, 1 << 12);
+    let large = adaptive(9, 1 << 20);
+    assert!(small.state_bytes() < large.state_bytes());
+    assert!(large.state_bytes() <= (64 << 22) + (4 << 20));
+    assert_eq!(adaptive(2, 1 << 24).table_bits, 20);
+    assert_eq!(adaptive(9, 1 << 24).table_bits, 22);
+}
+
+#[test]
+fn refuses_token_and_bit_models_other_than_the_baseline() {
+    struct Tokens;
+    impl Model for Tokens {
+        type State = ();
+        fn id(&self) -> ModelId {
+            ModelId {
+                name: "tok".into(),
+                sha256: None,
+                tokenizer_sha256: None,
+                mixer: None,
+            }
+        }
+        fn symbols(&self) -> Symbols {
+            Symbols::Tokens(300)
+        }
+        fn precision(&self) -> u32 {
+            16
+        }
+        fn new_state(&self) {}
+        fn reset(&self, _: &mut ()) {}
+        fn predict(&self, _: &mut (), _: &mut Cdf) {}
+        fn observe(&self, _: &mut (), _: u32) {}
+    }
+    let Err(err) = Mixed::new(Tokens, Level::new(5).unwrap(), 1 << 20) else {
+        panic!("a token model was mixed");
+    };
+    assert!(err.contains("byte models only"), "{err}");
+    let id = adaptive(4, 100).id();
+    assert_eq!((id.name.as_str(), id.mixer), ("baseline", Some(4)));
+}
