@@ -225,9 +225,20 @@ fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: 
     let mut builder = lmzip::write::EncoderBuilder::new();
     builder.threads(args.threads()).original_len(len);
     let level = args.level.unwrap_or(DEFAULT_LEVEL);
-    if args.chunks || args.chunk_size.is_some() {
-        let model = models::by_name(args.model.as_deref().unwrap_or(models::DEFAULT_MODEL))?
-            .for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
+    let chunked = args.chunks || args.chunk_size.is_some();
+    let default_model = if !chunked && level <= LAST_ADAPTIVE_LEVEL {
+        "baseline"
+    } else {
+        models::DEFAULT_MODEL
+    };
+    let model = models::by_name(args.model.as_deref().unwrap_or(default_model))?;
+    // A token-level LLM codes independent chunks only (solid mode mixes byte predictions).
+    let is_llm = matches!(model, models::AnyModel::Llm(_));
+    if is_llm && args.block_size.is_some() {
+        bail!("solid mode (--block-size) mixes byte models only; an LLM codes chunks");
+    }
+    if chunked || is_llm {
+        let model = model.for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
         return with_model!(model, m => {
             let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
             builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
@@ -242,12 +253,6 @@ fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: 
         );
     }
     builder.chunk_size(block_size);
-    let default_model = if level <= LAST_ADAPTIVE_LEVEL {
-        "baseline"
-    } else {
-        models::DEFAULT_MODEL
-    };
-    let model = models::by_name(args.model.as_deref().unwrap_or(default_model))?;
     let level = Level::new(level).expect("BUG: clap checks the level");
     with_model!(model, m => {
         let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;

@@ -137,7 +137,60 @@ fn info_describes_the_archive() {
     assert!(text.contains("model:             'lmzip-800k'"), "{text}");
     assert!(text.contains("(857216 parameters)"), "{text}");
     assert!(text.contains("original size:     30000 bytes"), "{text}");
+    // Solid mode by default: one block of up to 1 MiB.
+    assert!(text.contains("mode:              solid, level 6"), "{text}");
+    assert!(text.contains("block size:        1048576 bytes"), "{text}");
+    assert!(text.contains("chunks:            1 ("), "{text}");
+    // The paper's mode: 2048-byte chunks, the model alone.
+    assert_ok(&lmzip(dir.path(), &["-kf", "--chunks", "i.txt"]));
+    let text =
+        String::from_utf8_lossy(&lmzip(dir.path(), &["info", "i.txt.lmz"]).stdout).to_string();
+    assert!(
+        text.contains("mode:              independent chunks"),
+        "{text}"
+    );
     assert!(text.contains("chunks:            15 ("), "{text}");
+}
+
+#[test]
+fn levels_and_block_sizes() {
+    let data = sample();
+    let (dir, _) = setup("l.txt", &data);
+    let mut sizes = Vec::new();
+    for level in ["-1", "-3", "--level=9"] {
+        assert_ok(&lmzip(dir.path(), &["-kf", level, "l.txt"]));
+        sizes.push(
+            std::fs::metadata(dir.path().join("l.txt.lmz"))
+                .unwrap()
+                .len(),
+        );
+        let o = lmzip(dir.path(), &["-dc", "l.txt.lmz"]);
+        assert_ok(&o);
+        assert!(o.stdout == data, "{level}");
+    }
+    assert!(sizes[1] < sizes[0], "{sizes:?}");
+    assert!(sizes[2] < sizes[1], "{sizes:?}");
+    assert_ok(&lmzip(
+        dir.path(),
+        &["-kf", "-2", "--block-size", "65536", "l.txt"],
+    ));
+    let info = lmzip(dir.path(), &["info", "l.txt.lmz"]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("block size:        65536 bytes"));
+    assert_err(
+        &lmzip(dir.path(), &["-kf", "--block-size", "100", "l.txt"]),
+        "block size",
+    );
+    assert_err(
+        &lmzip(dir.path(), &["-kf", "--level", "0", "l.txt"]),
+        "level",
+    );
+    assert_err(
+        &lmzip(
+            dir.path(),
+            &["-kf", "--block-size", "65536", "--chunks", "l.txt"],
+        ),
+        "cannot be used with",
+    );
 }
 
 #[test]

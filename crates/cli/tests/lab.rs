@@ -56,7 +56,7 @@ fn train_writes_a_model_that_compresses_and_resumes() {
     assert!(csv.lines().last().unwrap().starts_with("15,"), "{csv}");
     // The trained model is a model directory: it compresses in chunks of its context (128).
     std::fs::write(d.join("t.txt"), &sample()[..3000]).unwrap();
-    assert_ok(&lmzip(d, &["-k", "--model", "./m", "t.txt"]));
+    assert_ok(&lmzip(d, &["-k", "--chunks", "--model", "./m", "t.txt"]));
     let o = lmzip(d, &["info", "t.txt.lmz"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("chunk size:        128 bytes"));
     let o = lmzip(d, &["-dc", "--model", "./m", "t.txt.lmz"]);

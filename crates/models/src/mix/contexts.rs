@@ -38,6 +38,10 @@ pub(super) struct Contexts {
     node: usize,
     /// Whether the buckets are the low nibble's.
     low_nibble: bool,
+    /// Whether a bit was learned since the tables were last cleared. Until then they hold
+    /// only the buckets `reset` claims, fresh, which a new block would claim again: clearing
+    /// is skipped, so a new state's (lazily zeroed) memory is not touched for nothing.
+    dirty: bool,
     /// The current word's hash and the previous word's (letters only, case-folded).
     word: u32,
     prev_word: u32,
@@ -74,6 +78,7 @@ impl Contexts {
             table_mask: (1 << table_bits) - 1,
             node: 1,
             low_nibble: false,
+            dirty: false,
             word: 0,
             prev_word: 0,
             line_start: 0,
@@ -97,11 +102,14 @@ impl Contexts {
     /// Forget everything: a new block.
     pub(super) fn reset(&mut self) {
         self.hist.clear();
-        self.table.iter_mut().for_each(|b| *b = [0; 16]);
+        if self.dirty {
+            self.table.iter_mut().for_each(|b| *b = [0; 16]);
+            self.matcher.table.iter_mut().for_each(|p| *p = 0);
+            self.dirty = false;
+        }
         (self.word, self.prev_word) = (0, 0);
         (self.line_start, self.prev_line_start) = (0, 0);
         let m = &mut self.matcher;
-        m.table.iter_mut().for_each(|p| *p = 0);
         (m.ptr, m.len, m.active) = (0, 0, None);
         for (i, c) in m.counters.iter_mut().enumerate() {
             let (len, expected) = ((i >> 1) as u64, (i & 1) as u32);
@@ -153,6 +161,7 @@ impl Contexts {
 
     /// Learn the coded bit.
     pub(super) fn learn(&mut self, bit: u32) {
+        self.dirty = true;
         for &b in &self.buckets {
             update_counter(&mut self.table[b][self.node], bit, COUNT_LIMIT);
         }
