@@ -17,7 +17,7 @@ pub(crate) fn update_counter(counter: &mut u32, bit: u32, limit: u32) {
 }
 
 /// `RATE[n] = 2^16 · 2 / (2n + 3)`.
-static RATE: [i64; 1024] = {
+pub(crate) static RATE: [i64; 1024] = {
     let mut t = [0i64; 1024];
     let mut n = 0;
     while n < 1024 {

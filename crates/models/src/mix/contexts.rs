@@ -10,8 +10,14 @@
 //! The tables are hashed: each context's hash, with the high nibble of the byte at bit 4, picks a
 //! 64-byte bucket (a tag and the 15 nodes of a nibble's tree) out of two candidates; a bucket of
 //! another context is replaced, the one with the fewer observations first.
+//!
+//! Each node holds a direct adaptive probability and a short bit history (how many bits it has
+//! seen, up to 7, and the last up to 5 of them). Each context gives the mixer two inputs: the
+//! direct probability, and the probability its own adaptive map learns for the bit history (an
+//! indirect model, as in paq and zpaq: it learns what *follows* a history such as "1, 1, then
+//! 0", which adapts at once to changes that a direct probability averages away).
 
-use crate::adaptive::{hash, stretch, update_counter};
+use crate::adaptive::{RATE, hash, stretch, update_counter};
 
 /// Buckets of the match length (0: no match) for mixer selection.
 pub(super) const MATCH_BUCKETS: usize = 4;
@@ -19,10 +25,12 @@ pub(super) const MATCH_BUCKETS: usize = 4;
 const MATCH_MIN: usize = 6;
 /// Longest match length checked when a candidate is found (it grows by one per byte after).
 const MATCH_CHECK: usize = 64;
-/// Upper bound of a context counter's observation count: its rate stops falling there.
+/// Upper bound of a node's observation count: its rate stops falling there.
 const COUNT_LIMIT: u32 = 60;
-/// A counter that has seen nothing: probability 1/2, no observations.
+/// A node that has seen nothing: probability 1/2, no observations, no history.
 const FRESH: u32 = 1 << 31;
+/// Bit histories: `min(n, 7) << 5 | last min(n, 5) bits`.
+const HISTORIES: usize = 256;
 
 /// Every adaptive model and the history they read.
 pub(super) struct Contexts {
@@ -34,6 +42,8 @@ pub(super) struct Contexts {
     buckets: Vec<usize>,
     table: Vec<[u32; 16]>,
     table_mask: usize,
+    /// Per context, the probability of a 1 after each bit history (22 bits and a count).
+    history_maps: Vec<[u32; HISTORIES]>,
     /// Node of the current nibble's tree (1..=15).
     node: usize,
     /// Whether the buckets are the low nibble's.
@@ -76,6 +86,7 @@ impl Contexts {
             buckets: vec![0; n],
             table: vec![[0; 16]; 1 << table_bits],
             table_mask: (1 << table_bits) - 1,
+            history_maps: vec![[0; HISTORIES]; n],
             node: 1,
             low_nibble: false,
             dirty: false,
@@ -94,9 +105,9 @@ impl Contexts {
         }
     }
 
-    /// Number of context inputs (the match model's two inputs come after them).
-    pub(super) fn len(&self) -> usize {
-        self.hashes.len()
+    /// Number of inputs [`Contexts::inputs`] gives: two per context, then the match model's two.
+    pub(super) fn inputs_len(&self) -> usize {
+        2 * self.hashes.len() + 2
     }
 
     /// Forget everything: a new block.
@@ -109,6 +120,11 @@ impl Contexts {
         }
         (self.word, self.prev_word) = (0, 0);
         (self.line_start, self.prev_line_start) = (0, 0);
+        for map in &mut self.history_maps {
+            for (h, p) in map.iter_mut().enumerate() {
+                *p = history_prior(h as u32) << 10;
+            }
+        }
         let m = &mut self.matcher;
         (m.ptr, m.len, m.active) = (0, 0, None);
         for (i, c) in m.counters.iter_mut().enumerate() {
@@ -150,9 +166,15 @@ impl Contexts {
     /// The stretched probabilities of a 1 for the next bit: one per context, then the match
     /// model's two (its counter, and a vote that grows with the match length).
     pub(super) fn inputs(&mut self, c0: u32, bit_pos: u32, out: &mut [i32]) {
-        let n = self.hashes.len();
-        for (o, &b) in out[..n].iter_mut().zip(&self.buckets) {
-            *o = stretch(self.table[b][self.node] >> 20);
+        let n = 2 * self.hashes.len();
+        for ((o, &b), map) in out[..n]
+            .chunks_exact_mut(2)
+            .zip(&self.buckets)
+            .zip(&self.history_maps)
+        {
+            let node = self.table[b][self.node];
+            o[0] = stretch(node >> 20);
+            o[1] = stretch(map[(node & 0xFF) as usize] >> 20);
         }
         let (a, b) = self.matcher.inputs(&self.hist, c0, bit_pos);
         out[n] = a;
@@ -162,8 +184,10 @@ impl Contexts {
     /// Learn the coded bit.
     pub(super) fn learn(&mut self, bit: u32) {
         self.dirty = true;
-        for &b in &self.buckets {
-            update_counter(&mut self.table[b][self.node], bit, COUNT_LIMIT);
+        for (&b, map) in self.buckets.iter().zip(&mut self.history_maps) {
+            let node = &mut self.table[b][self.node];
+            update_counter(&mut map[(*node & 0xFF) as usize], bit, 1023);
+            *node = update_node(*node, bit);
         }
         if let Some(i) = self.matcher.active {
             update_counter(&mut self.matcher.counters[i], bit, 1023);
@@ -265,7 +289,7 @@ impl Contexts {
                 second
             } else {
                 // Replace the bucket whose root has seen less.
-                let seen = |b: usize| self.table[b][1] & 1023;
+                let seen = |b: usize| (self.table[b][1] >> 8) & 0xFF;
                 let victim = if seen(second) < seen(first) {
                     second
                 } else {
@@ -278,6 +302,29 @@ impl Contexts {
             };
         }
     }
+}
+
+/// A node after `bit`: its probability (16 bits, rate `2 / (2n + 3)` after `n` bits, `n`
+/// capped at [`COUNT_LIMIT`]), its count, and its bit history.
+#[inline]
+fn update_node(node: u32, bit: u32) -> u32 {
+    let p = i64::from(node >> 16);
+    let n = (node >> 8) & 0xFF;
+    let p = p + ((((i64::from(bit) << 16) - i64::from(bit)) - p) * RATE[n as usize] >> 16);
+    let n = (n + 1).min(COUNT_LIMIT);
+    let seen = ((node & 0xFF) >> 5) + 1;
+    let bits = ((node << 1) | bit) & ((1 << seen.min(5)) - 1);
+    let history = seen.min(7) << 5 | bits;
+    (p as u32) << 16 | n << 8 | history
+}
+
+/// The starting probability (22 bits) after bit history `h`: Laplace's rule on its bits.
+fn history_prior(h: u32) -> u32 {
+    let seen = h >> 5;
+    let kept = seen.min(5);
+    let ones = (h & 31).count_ones();
+    let zeros = kept - ones;
+    ((u64::from(ones) * 2 + 1) * (1 << 22) / (u64::from(ones + zeros) * 2 + 2)) as u32
 }
 
 impl Matcher {

@@ -142,8 +142,8 @@ pub struct MixedState<S> {
     pr: i32,
 }
 
-/// Mixer inputs besides the contexts: the match model (2), the byte model (2), a bias.
-const EXTRA_INPUTS: usize = 5;
+/// Mixer inputs besides the adaptive models': the byte model (2), a bias.
+const EXTRA_INPUTS: usize = 3;
 
 impl<M: Model> Model for Mixed<M> {
     type State = MixedState<M::State>;
@@ -169,7 +169,7 @@ impl<M: Model> Model for Mixed<M> {
 
     fn new_state(&self) -> Self::State {
         let contexts = Contexts::new(self.level.full, self.table_bits, self.match_bits);
-        let n = contexts.len() + EXTRA_INPUTS;
+        let n = contexts.inputs_len() + EXTRA_INPUTS;
         let mut state = MixedState {
             inner: self.neural.then(|| self.inner.new_state()),
             table: Cdf::uniform(self.inner.precision(), 256.min(1 << self.inner.precision()))
@@ -221,7 +221,7 @@ impl<M: Model> Model for Mixed<M> {
         if s.bit_pos == 0 {
             self.byte_model_table(s);
         }
-        let n_ctx = s.contexts.len();
+        let n_ctx = s.contexts.inputs_len() - 2;
         s.contexts
             .inputs(s.c0, s.bit_pos, &mut s.inputs[..n_ctx + 2]);
         let (neural_input, confidence) = self.byte_model_bit(s);
