@@ -2,7 +2,8 @@
 """Whole files, coded whole: lmzip's solid mode beside xz -9e, zstd -19 --long, brotli -q 11 and
 zpaq -m5, in one run, on the everyday set (scripts/everyday.sh).
 
-usage: scripts/solid_bench.py [--dir DIR] [--out docs/SOLID.md] [--lmzip "-1" "-6" ...]
+usage: scripts/solid_bench.py [--dir DIR] [--out docs/SOLID.md] [--lmzip='-1;-6 --model baseline']
+($LMZIP: the lmzip binary to measure, by default target/release/lmzip)
 
 Every lmzip archive is decompressed and compared with the original; speeds are wall-clock KB/s
 (1 KB = 1000 bytes) at -T 2 on this machine. Rates are compressed / original size in percent.
@@ -10,7 +11,7 @@ Every lmzip archive is decompressed and compared with the original; speeds are w
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LMZIP = os.path.join(ROOT, 'target', 'release', 'lmzip')
+LMZIP = os.environ.get('LMZIP', os.path.join(ROOT, 'target', 'release', 'lmzip'))
 
 CLASSIC = {
     'xz -9e': (['xz', '-9e', '-c'], None),
@@ -38,7 +39,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--dir', default=os.path.expanduser('~/.cache/lmzip/everyday'))
     p.add_argument('--out', default=os.path.join(ROOT, 'docs', 'SOLID.md'))
-    p.add_argument('--lmzip', nargs='*', default=['-1', '-6 --model baseline', '--chunks', '-6'])
+    p.add_argument('--lmzip', default='-1;-6 --model baseline;--chunks;-6',
+                   help="lmzip option sets separated by ';' (pass as --lmzip='...')")
     p.add_argument('--files', nargs='*')
     a = p.parse_args()
     files = a.files or sorted(f for f in os.listdir(a.dir) if f != 'MANIFEST.tsv')
@@ -58,7 +60,7 @@ def main():
                 secs = timed(cmd, path, out)
                 size = os.path.getsize(out)
             row[label] = (size, secs, None)
-        for opts in a.lmzip:
+        for opts in a.lmzip.split(';'):
             out, back = os.path.join(tmp, 'c.lmz'), os.path.join(tmp, 'back')
             csecs = timed([LMZIP, '-c', '-T', '2'] + opts.split(), path, out)
             dsecs = timed([LMZIP, '-dc', '-T', '2'], out, back)

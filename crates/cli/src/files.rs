@@ -544,6 +544,9 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                     i.chunks - i.stored_chunks,
                     i.stored_chunks
                 )?;
+                if i.x86_chunks > 0 {
+                    writeln!(out, "  x86 transform:     {} blocks", i.x86_chunks)?;
+                }
                 if i.coded_original_bytes > 0 {
                     writeln!(
                         out,

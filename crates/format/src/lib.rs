@@ -53,6 +53,8 @@ const TAG_CODED_FULL: u8 = 0x01;
 const TAG_STORED_FULL: u8 = 0x02;
 const TAG_CODED_PART: u8 = 0x03;
 const TAG_STORED_PART: u8 = 0x04;
+const TAG_CODED_FULL_X86: u8 = 0x05;
+const TAG_CODED_PART_X86: u8 = 0x06;
 
 /// CRC-32C (Castagnoli) of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
@@ -326,6 +328,9 @@ pub struct ChunkRecord {
     pub original_len: u32,
     /// Whether the payload is the original bytes (the model would have expanded them).
     pub stored: bool,
+    /// Whether the coded bytes are of the block after the x86 branch transform (solid mode
+    /// only; `docs/FORMAT.md`).
+    pub x86: bool,
     /// CRC-32C of the original bytes.
     pub crc32c: u32,
     /// The coded bytes, or the original bytes if `stored`.
@@ -361,6 +366,23 @@ pub fn write_chunk<W: Write>(
     original: &[u8],
     coded: Option<&[u8]>,
 ) -> Result<(), Error> {
+    write_block(w, header, original, coded, false)
+}
+
+/// Write a chunk record whose coded bytes are of the chunk after the x86 branch transform when
+/// `x86` is set (solid mode only: the header must have a mixer).
+pub fn write_block<W: Write>(
+    w: &mut W,
+    header: &Header,
+    original: &[u8],
+    coded: Option<&[u8]>,
+    x86: bool,
+) -> Result<(), Error> {
+    if x86 && (coded.is_none() || header.mixer.is_none()) {
+        return Err(Error::Limit(
+            "only coded blocks of solid archives take the x86 transform".into(),
+        ));
+    }
     let len = original.len();
     if len == 0 || len > header.chunk_size as usize {
         return Err(Error::Limit(format!("chunk of {len} bytes")));
@@ -368,6 +390,8 @@ pub fn write_chunk<W: Write>(
     let full = len == header.chunk_size as usize;
     let mut b = Vec::with_capacity(16);
     b.push(match (coded.is_some(), full) {
+        (true, true) if x86 => TAG_CODED_FULL_X86,
+        (true, false) if x86 => TAG_CODED_PART_X86,
         (true, true) => TAG_CODED_FULL,
         (false, true) => TAG_STORED_FULL,
         (true, false) => TAG_CODED_PART,
@@ -431,8 +455,12 @@ pub fn read_record<R: Read>(r: &mut R, header: &Header) -> Result<Record, Error>
         TAG_STORED_FULL => (false, true),
         TAG_CODED_PART => (true, false),
         TAG_STORED_PART => (false, false),
+        TAG_CODED_FULL_X86 | TAG_CODED_PART_X86 if header.mixer.is_some() => {
+            (true, tag[0] == TAG_CODED_FULL_X86)
+        }
         t => return Err(Error::Corrupt(format!("unknown record tag {t:#04x}"))),
     };
+    let x86 = matches!(tag[0], TAG_CODED_FULL_X86 | TAG_CODED_PART_X86);
     let original_len = if full {
         chunk_size
     } else {
@@ -463,6 +491,7 @@ pub fn read_record<R: Read>(r: &mut R, header: &Header) -> Result<Record, Error>
     Ok(Record::Chunk(ChunkRecord {
         original_len,
         stored: !coded,
+        x86,
         crc32c: u32::from_le_bytes(crc),
         payload,
     }))
@@ -558,6 +587,25 @@ mod tests {
             assert_eq!(b.len(), h.encoded_len());
             assert_eq!(Header::read(&mut &b[..]).unwrap(), h);
         }
+    }
+
+    /// x86-transformed blocks: tags 05/06, in solid archives only.
+    #[test]
+    fn x86_blocks_need_a_mixer() {
+        let (plain, solid) = (header(), mixer_header());
+        let mut b = Vec::new();
+        assert!(write_block(&mut b, &plain, b"abcdef", Some(b"x"), true).is_err());
+        assert!(write_block(&mut b, &solid, b"abcdef", None, true).is_err());
+        write_block(&mut b, &solid, b"abcdef", Some(b"xy"), true).unwrap();
+        assert_eq!(b[0], TAG_CODED_PART_X86);
+        let Record::Chunk(c) = read_record(&mut &b[..], &solid).unwrap() else {
+            panic!("not a chunk")
+        };
+        assert!(c.x86 && !c.stored && c.payload == b"xy");
+        assert!(matches!(
+            read_record(&mut &b[..], &plain),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     /// Version 1 stays what earlier builds wrote; the mixer makes version 2, and the version

@@ -31,6 +31,7 @@
 
 pub mod chunk;
 mod error;
+pub mod filter;
 mod parallel;
 pub mod read;
 pub mod write;
@@ -90,6 +91,8 @@ pub struct ArchiveInfo {
     pub chunks: u64,
     /// Chunks stored raw because the model would have expanded them.
     pub stored_chunks: u64,
+    /// Blocks coded after the x86 branch transform.
+    pub x86_chunks: u64,
     /// Bytes of coded (not stored) payload.
     pub coded_bytes: u64,
     /// Original bytes of the coded chunks.
@@ -118,6 +121,7 @@ pub fn inspect<R: Read>(r: R) -> Result<ArchiveInfo, Error> {
         original_len: 0,
         chunks: 0,
         stored_chunks: 0,
+        x86_chunks: 0,
         coded_bytes: 0,
         coded_original_bytes: 0,
     };
@@ -131,6 +135,7 @@ pub fn inspect<R: Read>(r: R) -> Result<ArchiveInfo, Error> {
                 saw_partial = c.original_len < info.header.chunk_size;
                 info.chunks += 1;
                 info.original_len += u64::from(c.original_len);
+                info.x86_chunks += u64::from(c.x86);
                 if c.stored {
                     info.stored_chunks += 1;
                 } else {

@@ -1,6 +1,6 @@
 //! Decompression as a `Read` adapter.
 
-use crate::{Error, NUMERICS_VERSION, chunk, parallel, write::batch_chunks};
+use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel, write::batch_chunks};
 use lmzip_format::{ChunkRecord, Header, Record, crc32c, crc32c_append, read_record};
 use lmzip_models::Model;
 use std::io::{self, Read};
@@ -176,7 +176,10 @@ impl<R: Read, M: Model> Decoder<R, M> {
         self.out.clear();
         self.out_pos = 0;
         for (record, decoded) in records.iter().zip(decoded) {
-            let decoded = decoded.map_err(|e| self.at(self.chunks, e))?;
+            let mut decoded = decoded.map_err(|e| self.at(self.chunks, e))?;
+            if let Some(block) = decoded.as_mut().filter(|_| record.x86) {
+                filter::x86_inverse(block);
+            }
             let data: &[u8] = decoded.as_deref().unwrap_or(&record.payload);
             if crc32c(data) != record.crc32c {
                 return Err(self.at(self.chunks, Error::Corrupt("crc32c mismatch".into())));

@@ -1,7 +1,7 @@
 //! Compression as a `Write` adapter.
 
-use crate::{Error, NUMERICS_VERSION, chunk, parallel};
-use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_chunk, write_end};
+use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel};
+use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_block, write_end};
 use lmzip_models::Model;
 use std::io::{self, Write};
 
@@ -140,14 +140,22 @@ impl<W: Write, M: Model> Encoder<W, M> {
     /// Code the chunks in `self.buf[..len]` (a whole number of chunks, or the final rest).
     fn code_buffered(&mut self, len: usize) -> Result<(), Error> {
         let chunk_size = self.header.chunk_size as usize;
-        let chunks: Vec<&[u8]> = self.buf[..len].chunks(chunk_size).collect();
+        // Solid blocks that look like x86 code are coded after the x86 branch transform.
+        let solid = self.header.mixer.is_some();
+        let chunks: Vec<(&[u8], bool)> = self.buf[..len]
+            .chunks(chunk_size)
+            .map(|data| (data, solid && filter::looks_like_x86(data)))
+            .collect();
         let model = &self.model;
-        let coded = parallel::map_ordered(&mut self.states, &chunks, |state, data| {
-            chunk::encode(model, state, data)
-        });
-        for (data, coded) in chunks.iter().zip(&coded) {
+        let coded =
+            parallel::map_ordered(&mut self.states, &chunks, |state, &(data, x86)| match x86 {
+                true => chunk::encode(model, state, &filter::x86_forward(data)),
+                false => chunk::encode(model, state, data),
+            });
+        for (&(data, x86), coded) in chunks.iter().zip(&coded) {
             let payload = (coded.len() < data.len()).then_some(&coded[..]);
-            write_chunk(&mut self.inner, &self.header, data, payload)?;
+            let x86 = x86 && payload.is_some();
+            write_block(&mut self.inner, &self.header, data, payload, x86)?;
             self.trailer.crc32c = crc32c_append(self.trailer.crc32c, data);
             self.trailer.original_len += data.len() as u64;
             self.trailer.chunks += 1;

@@ -147,3 +147,51 @@ fn every_byte_flip_of_a_multi_block_archive_fails() {
         }
     }
 }
+
+/// Synthetic x86-like code: calls (E8) to a few targets among other bytes.
+fn x86_like(n: usize) -> Vec<u8> {
+    let mut rng = Rng::new(9);
+    let mut code = Vec::with_capacity(n + 8);
+    while code.len() < n {
+        let at = code.len() as u32;
+        let target = 0x4000 + (rng.next_u64() % 8) as u32 * 0x40;
+        code.push(0xE8);
+        code.extend_from_slice(&target.wrapping_sub(at + 5).to_le_bytes());
+        let filler = 1 + (rng.next_u64() % 12) as usize;
+        code.extend_from_slice(&rng.bytes(filler));
+    }
+    code.truncate(n);
+    code
+}
+
+#[test]
+fn x86_blocks_take_the_branch_transform_and_round_trip() {
+    let code = x86_like(3 * BLOCK as usize + 77);
+    let model = adaptive(6, BLOCK);
+    let archive = round_trip(&model, BLOCK, &code);
+    let info = lmzip::inspect(&archive[..]).unwrap();
+    assert!(
+        info.x86_chunks >= 3,
+        "the full blocks are x86-like: {}",
+        info.x86_chunks
+    );
+    // The transform pays: the same bytes as independent chunks of the same model, without it,
+    // cost more (the calls' relative offsets differ, their targets repeat).
+    let plain = {
+        let mut b = Vec::new();
+        let mut state = model.new_state();
+        for block in code.chunks(BLOCK as usize) {
+            b.extend(lmzip::chunk::encode(&model, &mut state, block));
+        }
+        b
+    };
+    assert!(
+        archive.len() < plain.len(),
+        "{} vs {}",
+        archive.len(),
+        plain.len()
+    );
+    // Text never does.
+    let text = lmzip_testkit::compress(&alice()[..9000], adaptive(6, BLOCK), 1, BLOCK, 999);
+    assert_eq!(lmzip::inspect(&text[..]).unwrap().x86_chunks, 0);
+}

@@ -322,7 +322,7 @@ fn update_node(node: u32, bit: u32) -> u32 {
 fn history_prior(h: u32) -> u32 {
     let seen = h >> 5;
     let kept = seen.min(5);
-    let ones = (h & 31).count_ones();
+    let ones = (h & ((1 << kept) - 1)).count_ones();
     let zeros = kept - ones;
     ((u64::from(ones) * 2 + 1) * (1 << 22) / (u64::from(ones + zeros) * 2 + 2)) as u32
 }
