@@ -310,7 +310,7 @@ impl Contexts {
 fn update_node(node: u32, bit: u32) -> u32 {
     let p = i64::from(node >> 16);
     let n = (node >> 8) & 0xFF;
-    let p = p + ((((i64::from(bit) << 16) - i64::from(bit)) - p) * RATE[n as usize] >> 16);
+    let p = p + (((((i64::from(bit) << 16) - i64::from(bit)) - p) * RATE[n as usize]) >> 16);
     let n = (n + 1).min(COUNT_LIMIT);
     let seen = ((node & 0xFF) >> 5) + 1;
     let bits = ((node << 1) | bit) & ((1 << seen.min(5)) - 1);
