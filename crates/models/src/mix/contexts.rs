@@ -78,7 +78,7 @@ impl Contexts {
     /// Contexts for the full or the basic set, with `2^table_bits` buckets and `2^match_bits`
     /// match-table entries.
     pub(super) fn new(full: bool, table_bits: u32, match_bits: u32) -> Contexts {
-        let n = if full { 17 } else { 5 };
+        let n = if full { 20 } else { 5 };
         Contexts {
             full,
             hist: Vec::new(),
@@ -267,6 +267,9 @@ impl Contexts {
             }),
             c(1) | c(64) << 8,
             (2 * c(1) as i32 - c(2) as i32).clamp(0, 255) as u32 | (c(1) >> 2) << 8,
+            c(2),
+            c(3) | 0x100,
+            (order4 >> 4) & 0x0F0F_0F0F,
         ];
         for (i, r) in raw.into_iter().enumerate() {
             self.hashes[i] = hash(r, i as u32 + 1);
