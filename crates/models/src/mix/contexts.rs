@@ -186,7 +186,7 @@ impl Contexts {
         self.dirty = true;
         for (&b, map) in self.buckets.iter().zip(&mut self.history_maps) {
             let node = &mut self.table[b][self.node];
-            update_counter(&mut map[(*node & 0xFF) as usize], bit, 1023);
+            update_counter(&mut map[(*node & 0xFF) as usize], bit, 255);
             *node = update_node(*node, bit);
         }
         if let Some(i) = self.matcher.active {
