@@ -2,8 +2,12 @@
 
 use crate::adaptive::{squash, stretch};
 
-/// Weight update: `Δw = x · err · LEARNING_RATE >> 14` (x and err on the 12-bit scale).
-const LEARNING_RATE: i64 = 6;
+/// Weight update: `Δw = x · err · rate >> 14` (x and err on the 12-bit scale), where the rate
+/// falls from `RATE_FLOOR + RATE_START` to `RATE_FLOOR` as the mixer learns (halfway after
+/// `RATE_HALF_LIFE` updates): fast at the start of a block, steady later.
+const RATE_FLOOR: i64 = 4;
+const RATE_START: i64 = 12;
+const RATE_HALF_LIFE: i64 = 1 << 16;
 /// Weights are kept within ±`WEIGHT_LIMIT` (1.0 is 65536).
 const WEIGHT_LIMIT: i32 = 1 << 22;
 
@@ -15,6 +19,8 @@ pub(super) struct Mixer {
     /// The weight set of the last mix, and its output probability (12 bits).
     set: usize,
     pr: i32,
+    /// Updates since the reset.
+    updates: i64,
 }
 
 impl Mixer {
@@ -25,6 +31,7 @@ impl Mixer {
             weights: vec![0; n * sets],
             set: 0,
             pr: 2048,
+            updates: 0,
         }
     }
 
@@ -32,6 +39,7 @@ impl Mixer {
     pub(super) fn reset(&mut self, weight: i32) {
         self.weights.iter_mut().for_each(|w| *w = weight);
         self.pr = 2048;
+        self.updates = 0;
     }
 
     /// Mix `inputs` (stretched probabilities) with weight set `set`; returns the stretched
@@ -51,7 +59,9 @@ impl Mixer {
 
     /// Learn the coded bit for the last mix.
     pub(super) fn learn(&mut self, inputs: &[i32], bit: u32) {
-        let err = i64::from(((bit as i32) << 12) - self.pr) * LEARNING_RATE;
+        let rate = RATE_FLOOR + RATE_START * RATE_HALF_LIFE / (RATE_HALF_LIFE + self.updates);
+        self.updates += 1;
+        let err = i64::from(((bit as i32) << 12) - self.pr) * rate;
         let w = &mut self.weights[self.set..self.set + self.n];
         for (w, &x) in w.iter_mut().zip(inputs) {
             let dw = (i64::from(x) * err) >> 14;
