@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The first law across machines: lmzip built for plain x86-64, x86-64-v3 (AVX2 + FMA), this
 # CPU (-C target-cpu=native) and aarch64 (run under qemu-user) must write byte-identical
-# archives with a Transformer and decode each other's. Each x86-64 build also runs with its
+# archives with a Transformer, an LLM, and in solid mode (the mixer, with and without a
+# Transformer), and decode each other's. Each x86-64 build also runs with its
 # kernels capped at the portable version (LMZIP_ISA=portable).
 #
 # Usage: scripts/cross-isa.sh [--no-aarch64]
@@ -87,30 +88,51 @@ declare -A inputs=(
   [llm]="text.bin code.bin binary.bin"
 )
 
+# x86 machine code (solid blocks take the E8/E9 transform) for the adaptive models.
+head -c 30000 /usr/bin/bash > elf.bin
+
 status=0
-for model in m16 m32 m8 lmzip-800k llm; do
-  for input in ${inputs[$model]}; do
-    ref=""
-    for build in "${!bin[@]}"; do
-      for isa in default portable; do
-        [[ $build == aarch64 && $isa == portable ]] && continue
-        out="$input.$model.$build.$isa.lmz"
-        env_isa=(); [[ $isa == portable ]] && env_isa=(env LMZIP_ISA=portable)
-        "${env_isa[@]}" ${run[$build]} "${bin[$build]}" -c -T 2 --chunk-size 1024 --model "./$model" "$input" > "$out"
-        if [[ -z $ref ]]; then ref=$out; elif ! cmp -s "$ref" "$out"; then
-          echo "DIFFERENT ARCHIVE: $out vs $ref"; status=1
-        fi
-      done
-    done
-    # Every build decodes the reference archive.
-    for build in "${!bin[@]}"; do
-      if ! ${run[$build]} "${bin[$build]}" -dc -T 3 --model "./$model" "$ref" | cmp -s - "$input"; then
-        echo "DECODE FAILED: $build on $ref"; status=1
+# check LABEL INPUT OPTIONS...: every build writes the same archive and decodes the reference.
+check() {
+  local label=$1 input=$2; shift 2
+  local ref="" build isa out
+  for build in "${!bin[@]}"; do
+    for isa in default portable; do
+      [[ $build == aarch64 && $isa == portable ]] && continue
+      out="$input.$label.$build.$isa.lmz"
+      env_isa=(); [[ $isa == portable ]] && env_isa=(env LMZIP_ISA=portable)
+      "${env_isa[@]}" ${run[$build]} "${bin[$build]}" -c -T 2 "$@" "$input" > "$out"
+      if [[ -z $ref ]]; then ref=$out; elif ! cmp -s "$ref" "$out"; then
+        echo "DIFFERENT ARCHIVE: $out vs $ref"; status=1
       fi
     done
-    printf '%-10s %-10s %6d -> %6d bytes, %s; identical on: %s\n' "$model" "$input" \
-      "$(stat -c %s "$input")" "$(stat -c %s "$ref")" \
-      "$($native info "$ref" | sed -n 's/^ *chunks: *//p')" "${!bin[*]}"
   done
+  # Every build decodes the reference archive.
+  for build in "${!bin[@]}"; do
+    if ! ${run[$build]} "${bin[$build]}" -dc -T 3 "$@" "$ref" | cmp -s - "$input"; then
+      echo "DECODE FAILED: $build on $ref"; status=1
+    fi
+  done
+  printf '%-16s %-10s %6d -> %6d bytes, %s; identical on: %s\n' "$label" "$input" \
+    "$(stat -c %s "$input")" "$(stat -c %s "$ref")" \
+    "$($native info "$ref" | sed -n 's/^ *\(chunks\|mode\): *//p' | paste -sd' ')" "${!bin[*]}"
+}
+
+# The paper's independent chunks, each model alone.
+for model in m16 m32 m8 lmzip-800k llm; do
+  for input in ${inputs[$model]}; do
+    check "$model" "$input" --chunks --chunk-size 1024 --model "./$model"
+  done
+done
+# Solid mode: the mixer with a Transformer (restarting every 1024 bytes for m8), and the
+# adaptive models alone at levels 1 and 9 (with the x86 transform on machine code).
+for model in m16 m8 lmzip-800k; do
+  for input in ${inputs[$model]% *}; do
+    check "solid-$model" "$input" -6 --block-size 65536 --model "./$model"
+  done
+done
+for input in text.bin binary.bin elf.bin; do
+  check solid-adaptive-1 "$input" -1
+  check solid-adaptive-9 "$input" -9
 done
 exit $status
