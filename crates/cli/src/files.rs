@@ -245,7 +245,7 @@ fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: 
             write_archive(&builder, input, out, m)
         });
     }
-    let block_size = args.block_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+    let block_size = args.block_size.unwrap_or(block_size_for(level));
     if !(MIN_BLOCK_SIZE..=lmzip::MAX_CHUNK_SIZE).contains(&block_size) {
         bail!(
             "block size must be {MIN_BLOCK_SIZE} to {} bytes, not {block_size}",
@@ -256,12 +256,23 @@ fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: 
     let level = Level::new(level).expect("BUG: clap checks the level");
     with_model!(model, m => {
         let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;
-        write_archive(&builder, input, out, mixed)
+        write_archive(&builder, input, out, mixed.with_threads(args.threads()))
     })
 }
 
-/// Solid mode's default block size.
-pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
+/// Solid mode's block size at each level, unless `--block-size` is given: with the byte model
+/// (levels 4–9), smaller blocks decode on more threads at once, larger ones see more context.
+fn block_size_for(level: u8) -> u32 {
+    match level {
+        1 | 2 => 1 << 20,
+        3 => 4 << 20,
+        4 => 256 << 10,
+        5 => 512 << 10,
+        6 => 1 << 20,
+        7 => 2 << 20,
+        _ => 4 << 20,
+    }
+}
 /// The smallest block size `--block-size` takes.
 const MIN_BLOCK_SIZE: u32 = 1 << 16;
 /// The default level.

@@ -195,3 +195,16 @@ fn x86_blocks_take_the_branch_transform_and_round_trip() {
     let text = lmzip_testkit::compress(&alice()[..9000], adaptive(6, BLOCK), 1, BLOCK, 999);
     assert_eq!(lmzip::inspect(&text[..]).unwrap().x86_chunks, 0);
 }
+
+/// The encoder's byte-model pass may run on several threads: the archive is the same.
+#[test]
+fn byte_model_threads_do_not_change_the_archive() {
+    let text = alice();
+    let data = &text[..BLOCK as usize * 2 + 999];
+    let one = lmzip_testkit::compress(data, neural(6, BLOCK), 1, BLOCK, usize::MAX);
+    for threads in [2, 3, 8] {
+        let many = neural(6, BLOCK).with_threads(threads);
+        let archive = lmzip_testkit::compress(data, many, 2, BLOCK, 1000);
+        assert!(archive == one, "byte-model threads {threads}");
+    }
+}

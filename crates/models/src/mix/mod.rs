@@ -78,6 +78,8 @@ pub struct Mixed<M> {
     level: Level,
     table_bits: u32,
     match_bits: u32,
+    /// Threads for the encoder's byte-model pass over a block.
+    threads: usize,
 }
 
 impl<M: Model> Mixed<M> {
@@ -102,7 +104,15 @@ impl<M: Model> Mixed<M> {
             level,
             table_bits: (block_bits + 2).clamp(12, level.max_table_bits),
             match_bits: block_bits.clamp(10, 24),
+            threads: 1,
         })
+    }
+
+    /// Run the encoder's byte-model pass over a block on `threads` threads (its windows are
+    /// independent). The archive does not depend on it; decoding is sequential within a block.
+    pub fn with_threads(mut self, threads: usize) -> Mixed<M> {
+        self.threads = threads.max(1);
+        self
     }
 
     /// The wrapped model.
@@ -118,13 +128,13 @@ impl<M: Model> Mixed<M> {
 
 /// The per-block state of [`Mixed`].
 pub struct MixedState<S> {
-    /// The byte model's state, its table for the current byte, and that table's cumulative sums.
+    /// The byte model's state, its table for the current byte, and that table's cumulative sums
+    /// (the decoder's path: one byte at a time).
     inner: Option<S>,
     table: Cdf,
     cum: Vec<u32>,
-    /// The block's bytes, when the encoder prepared it (the byte model is then teacher-forced
-    /// one window at a time).
-    prepared: Option<Vec<u8>>,
+    /// The byte model's input for every bit of the block, when the encoder prepared it.
+    path: Option<Vec<[i16; 8]>>,
     /// Bits of the current byte so far, with a leading 1.
     c0: u32,
     bit_pos: u32,
@@ -172,10 +182,9 @@ impl<M: Model> Model for Mixed<M> {
         let n = contexts.inputs_len() + EXTRA_INPUTS;
         let mut state = MixedState {
             inner: self.neural.then(|| self.inner.new_state()),
-            table: Cdf::uniform(self.inner.precision(), 256.min(1 << self.inner.precision()))
-                .expect("BUG: a byte table"),
+            table: byte_table(&self.inner),
             cum: vec![0; 257],
-            prepared: None,
+            path: None,
             c0: 1,
             bit_pos: 0,
             contexts,
@@ -197,7 +206,7 @@ impl<M: Model> Model for Mixed<M> {
     }
 
     fn reset(&self, s: &mut Self::State) {
-        s.prepared = None;
+        s.path = None;
         s.c0 = 1;
         s.bit_pos = 0;
         s.contexts.reset();
@@ -210,11 +219,13 @@ impl<M: Model> Model for Mixed<M> {
     }
 
     fn prepare(&self, s: &mut Self::State, symbols: &[u32]) {
-        let bytes = symbols
-            .chunks(8)
-            .map(|bits| bits.iter().fold(0u8, |b, &bit| (b << 1) | bit as u8))
-            .collect();
-        s.prepared = Some(bytes);
+        if self.neural {
+            let bytes: Vec<u8> = symbols
+                .chunks(8)
+                .map(|bits| bits.iter().fold(0u8, |b, &bit| (b << 1) | bit as u8))
+                .collect();
+            s.path = Some(self.byte_model_path(&bytes));
+        }
     }
 
     fn predict(&self, s: &mut Self::State, cdf: &mut Cdf) {
@@ -224,7 +235,12 @@ impl<M: Model> Model for Mixed<M> {
         let n_ctx = s.contexts.inputs_len() - 2;
         s.contexts
             .inputs(s.c0, s.bit_pos, &mut s.inputs[..n_ctx + 2]);
-        let (neural_input, confidence) = self.byte_model_bit(s);
+        let neural_input = match (&s.path, &s.inner) {
+            (Some(path), _) => i32::from(path[s.contexts.position()][s.bit_pos as usize]),
+            (None, Some(_)) => bit_input(&s.cum, s.c0, s.bit_pos),
+            (None, None) => 0,
+        };
+        let confidence = (neural_input.unsigned_abs() as usize / 256).min(7);
         s.inputs[n_ctx + 2] = neural_input;
         s.inputs[n_ctx + 3] = neural_input / 4;
         s.inputs[n_ctx + 4] = 256;
@@ -264,7 +280,7 @@ impl<M: Model> Model for Mixed<M> {
         s.bit_pos += 1;
         if s.bit_pos == 8 {
             let byte = s.c0 as u8;
-            if let Some(inner) = &mut s.inner {
+            if let (Some(inner), None) = (&mut s.inner, &s.path) {
                 self.inner.observe(inner, u32::from(byte));
             }
             s.contexts.push_byte(byte);
@@ -275,47 +291,95 @@ impl<M: Model> Model for Mixed<M> {
 }
 
 impl<M: Model> Mixed<M> {
-    /// At a byte boundary: the byte model's table for the next byte, and its cumulative sums.
-    /// The byte model restarts every `context` bytes (its chunk), teacher-forced when the
-    /// encoder prepared the block.
+    /// The decoder's path, at a byte boundary: the byte model's table for the next byte, and
+    /// its cumulative sums. The byte model restarts every `context` bytes (its window).
     fn byte_model_table(&self, s: &mut MixedState<M::State>) {
-        let Some(inner) = &mut s.inner else {
+        let (Some(inner), None) = (&mut s.inner, &s.path) else {
             return;
         };
         let pos = s.contexts.position();
-        let window = self.inner.max_chunk_len().unwrap_or(usize::MAX);
-        if pos.is_multiple_of(window) {
+        if pos.is_multiple_of(self.window()) {
             self.inner.reset(inner);
-            if let Some(block) = &s.prepared {
-                let chunk = &block[pos..block.len().min(pos + window)];
-                let symbols: Vec<u32> = chunk.iter().map(|&b| u32::from(b)).collect();
-                self.inner.prepare(inner, &symbols);
-            }
         }
         self.inner.predict(inner, &mut s.table);
-        s.cum[0] = 0;
-        for b in 0..256u32 {
-            s.cum[b as usize + 1] = s.cum[b as usize] + s.table.frequency(b);
-        }
+        cumulate(&s.table, &mut s.cum);
     }
 
-    /// The byte model's stretched probability that the next bit is 1, from exact integer sums of
-    /// its table over the bytes that begin with the bits so far, and a confidence bucket (0–7).
-    fn byte_model_bit(&self, s: &MixedState<M::State>) -> (i32, usize) {
-        if s.inner.is_none() {
-            return (0, 0);
+    /// The encoder's path: the byte model's input for every bit of `block`, its windows
+    /// teacher-forced (on up to `threads` threads; each window starts from a fresh state, so
+    /// the split never changes a value).
+    fn byte_model_path(&self, block: &[u8]) -> Vec<[i16; 8]> {
+        let windows: Vec<&[u8]> = block.chunks(self.window()).collect();
+        let score = |group: &[&[u8]]| {
+            let mut state = self.inner.new_state();
+            let (mut table, mut cum) = (byte_table(&self.inner), vec![0; 257]);
+            let mut out = Vec::with_capacity(group.iter().map(|w| w.len()).sum());
+            for window in group {
+                self.inner.reset(&mut state);
+                let symbols: Vec<u32> = window.iter().map(|&b| u32::from(b)).collect();
+                self.inner.prepare(&mut state, &symbols);
+                for &byte in window.iter() {
+                    self.inner.predict(&mut state, &mut table);
+                    cumulate(&table, &mut cum);
+                    let mut inputs = [0i16; 8];
+                    let mut c0 = 1;
+                    for (k, input) in inputs.iter_mut().enumerate() {
+                        *input = bit_input(&cum, c0, k as u32) as i16;
+                        c0 = (c0 << 1) | u32::from(byte >> (7 - k) & 1);
+                    }
+                    out.push(inputs);
+                    self.inner.observe(&mut state, u32::from(byte));
+                }
+            }
+            out
+        };
+        let threads = self.threads.min(windows.len()).max(1);
+        if threads == 1 {
+            return score(&windows);
         }
-        let k = s.bit_pos;
-        let prefix = (s.c0 - (1 << k)) as usize;
-        let lo = prefix << (8 - k);
-        let mid = lo + (1 << (7 - k));
-        let hi = lo + (1 << (8 - k));
-        let total = u64::from(s.cum[hi] - s.cum[lo]);
-        let ones = u64::from(s.cum[hi] - s.cum[mid]);
-        let p12 = ((ones * 4096 + total / 2) / total.max(1)).clamp(1, 4095) as u32;
-        let st = stretch(p12);
-        (st, (st.unsigned_abs() as usize / 256).min(7))
+        let score = &score;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = windows
+                .chunks(windows.len().div_ceil(threads))
+                .map(|group| scope.spawn(move || score(group)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("BUG: a byte-model worker panicked"))
+                .collect()
+        })
     }
+
+    /// The byte model's window: it restarts every this many bytes of a block.
+    fn window(&self) -> usize {
+        self.inner.max_chunk_len().unwrap_or(usize::MAX).max(1)
+    }
+}
+
+/// A table for a byte model's predictions.
+fn byte_table<M: Model>(model: &M) -> Cdf {
+    Cdf::uniform(model.precision(), 256).expect("BUG: a byte model's table")
+}
+
+/// `cum[b]`: the sum of the table's frequencies of the bytes below `b` (`cum[256]`: the total).
+fn cumulate(table: &Cdf, cum: &mut [u32]) {
+    cum[0] = 0;
+    for b in 0..256u32 {
+        cum[b as usize + 1] = cum[b as usize] + table.frequency(b);
+    }
+}
+
+/// The byte model's stretched probability that bit `bit_pos` is 1, given the bits `c0` (with a
+/// leading 1) before it: the exact integer sum of the table over the bytes that begin with those
+/// bits and a 1, over the sum over all bytes that begin with those bits.
+fn bit_input(cum: &[u32], c0: u32, bit_pos: u32) -> i32 {
+    let prefix = (c0 - (1 << bit_pos)) as usize;
+    let lo = prefix << (8 - bit_pos);
+    let mid = lo + (1 << (7 - bit_pos));
+    let hi = lo + (1 << (8 - bit_pos));
+    let total = u64::from(cum[hi] - cum[lo]);
+    let ones = u64::from(cum[hi] - cum[mid]);
+    stretch(((ones * 4096 + total / 2) / total.max(1)).clamp(1, 4095) as u32)
 }
 
 impl<S> std::fmt::Debug for MixedState<S> {
