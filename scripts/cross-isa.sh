@@ -133,6 +133,6 @@ for model in m16 m8 lmzip-800k; do
 done
 for input in text.bin binary.bin elf.bin; do
   check solid-adaptive-1 "$input" -1
-  check solid-adaptive-9 "$input" -9
+  check solid-adaptive-9 "$input" -9 --model baseline
 done
 exit $status
