@@ -208,3 +208,23 @@ fn byte_model_threads_do_not_change_the_archive() {
         assert!(archive == one, "byte-model threads {threads}");
     }
 }
+
+/// Every file of ../shared/data (its first 4 KB, as the paper's preprocessing gives them)
+/// through solid mode at 2 threads.
+#[test]
+fn every_shared_file_round_trips_in_a_sample() {
+    let model = adaptive(2, 1 << 16);
+    let mut files = 0;
+    for modality in [Modality::Text, Modality::Images, Modality::Audio8] {
+        let root = Path::new(SHARED).join(modality.folder());
+        for f in lmzip_data::list_files(&root, modality).unwrap() {
+            let chunks = lmzip_data::file_chunks(&f, modality, 2048).unwrap();
+            let data: Vec<u8> = chunks.iter().take(2).flatten().copied().collect();
+            let archive = lmzip_testkit::compress(&data, &model, 2, 1 << 16, usize::MAX);
+            let back = lmzip_testkit::decompress(&archive, &model, 2, 1 << 16).unwrap();
+            assert!(back == data, "{}", f.display());
+            files += 1;
+        }
+    }
+    assert!(files > 150, "{files} files");
+}
