@@ -65,14 +65,20 @@ fn encode(data: &[u8], model: AnyModel, chunk_size: u32, level: Option<u8>) -> V
 fn calls(n: usize) -> Vec<u8> {
     let mut x = 5u64;
     let mut next = || {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (x >> 33) as u32
     };
     let mut code = Vec::new();
     while code.len() < n {
         let at = code.len() as u32;
         code.push(0xE8);
-        code.extend_from_slice(&(0x4000 + next() % 8 * 0x40).wrapping_sub(at + 5).to_le_bytes());
+        code.extend_from_slice(
+            &(0x4000 + next() % 8 * 0x40)
+                .wrapping_sub(at + 5)
+                .to_le_bytes(),
+        );
         for _ in 0..1 + next() % 12 {
             code.push(next() as u8);
         }

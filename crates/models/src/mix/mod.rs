@@ -11,7 +11,7 @@
 //!   as in the paper's chunks;
 //! - **hashed context models** of the bytes before: orders 0–6, 8 and 16, words, columns of
 //!   lines, sparse contexts, image rows and audio slopes, and the byte a long match predicts
-//!   ([`contexts`]);
+//!   (`contexts.rs`);
 //! - **a match model**: the last occurrence of the last 6 bytes anywhere in the block predicts
 //!   the next bit, with the match length as confidence.
 //!
