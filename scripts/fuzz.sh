@@ -16,15 +16,16 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds"/{archive,header,gguf,safetensors,tokenizer}
+mkdir -p "$seeds"/{archive,solid,header,gguf,safetensors,tokenizer}
 cp tests/golden/*.lmz "$seeds/archive/"
+cp tests/golden/*.solid*.lmz "$seeds/solid/"
 cp tests/golden/*.lmz "$seeds/header/"
 cp tests/golden/llama-tiny/model.safetensors "$seeds/safetensors/"
 cp tests/golden/llama-tiny/tokenizer.json "$seeds/tokenizer/"
 printf 'GGUF\3\0\0\0' > "$seeds/gguf/minimal"
 cargo +nightly fuzz build -O
 log=$seeds/log
-for target in archive header gguf safetensors tokenizer; do
+for target in archive solid header gguf safetensors tokenizer; do
   if ! cargo +nightly fuzz run -O "$target" "$seeds/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
     tail -60 "$log"
