@@ -232,9 +232,7 @@ impl Contexts {
                 order4,
                 hash(order4, next4 & 0xFFFF),
             ];
-            for (i, r) in raw.into_iter().enumerate() {
-                self.hashes[i] = hash(r, i as u32 + 1);
-            }
+            self.set_hashes(&raw);
             return;
         }
         let order8 = hash(order4, next4);
@@ -271,8 +269,14 @@ impl Contexts {
             c(3) | 0x100,
             (order4 >> 4) & 0x0F0F_0F0F,
         ];
-        for (i, r) in raw.into_iter().enumerate() {
-            self.hashes[i] = hash(r, i as u32 + 1);
+        self.set_hashes(&raw);
+    }
+
+    /// Context `i`'s hash from its raw value, salted by `i` (equal raw values of different
+    /// contexts do not share buckets).
+    fn set_hashes(&mut self, raw: &[u32]) {
+        for (i, (h, &r)) in self.hashes.iter_mut().zip(raw).enumerate() {
+            *h = hash(r, i as u32 + 1);
         }
     }
 
