@@ -7,7 +7,6 @@ use crate::{CodecArgs, Outcome, cleanup, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
 use lmzip_models::registry::{self as models, ArchiveModel};
-use lmzip_models::{Level, Mixed, with_model};
 use std::fs::{File, FileTimes, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -222,107 +221,32 @@ fn decode_to_path<R: Read>(
 }
 
 fn encode<R: Read, W: Write>(args: &CodecArgs, input: R, len: Option<u64>, out: W) -> Result<()> {
-    let mut builder = lmzip::write::EncoderBuilder::new();
-    builder.threads(args.threads()).original_len(len);
-    let level = args.level.unwrap_or(DEFAULT_LEVEL);
-    let chunked = args.chunks || args.chunk_size.is_some();
-    let default_model = if !chunked && level <= LAST_ADAPTIVE_LEVEL {
-        "baseline"
-    } else {
-        models::DEFAULT_MODEL
-    };
-    let model = models::by_name(args.model.as_deref().unwrap_or(default_model))?;
-    // A token-level LLM codes independent chunks only (solid mode mixes byte predictions).
-    let is_llm = matches!(model, models::AnyModel::Llm(_));
-    if is_llm && args.block_size.is_some() {
-        bail!("solid mode (--block-size) mixes byte models only; an LLM codes chunks");
+    let mut options = lmzip::options::Options::new();
+    options
+        .model(args.model.as_deref())
+        .threads(args.threads())
+        .chunks(args.chunks);
+    if let Some(level) = args.level {
+        options.level(level);
     }
-    if chunked || is_llm {
-        let model = model.for_chunks(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE) as usize);
-        return with_model!(model, m => {
-            let context = lmzip::Model::max_chunk_len(&m).map_or(u32::MAX, |c| c as u32);
-            builder.chunk_size(args.chunk_size.unwrap_or(lmzip::DEFAULT_CHUNK_SIZE.min(context)));
-            write_archive(&builder, input, out, m)
-        });
+    if let Some(size) = args.block_size {
+        options.block_size(size);
     }
-    let block_size = args.block_size.unwrap_or(block_size_for(level));
-    if !(MIN_BLOCK_SIZE..=lmzip::MAX_CHUNK_SIZE).contains(&block_size) {
-        bail!(
-            "block size must be {MIN_BLOCK_SIZE} to {} bytes, not {block_size}",
-            lmzip::MAX_CHUNK_SIZE
-        );
+    if let Some(size) = args.chunk_size {
+        options.chunk_size(size);
     }
-    builder.chunk_size(block_size);
-    let level = Level::new(level).expect("BUG: clap checks the level");
-    with_model!(model, m => {
-        let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;
-        write_archive(&builder, input, out, mixed.with_threads(args.threads()))
-    })
-}
-
-/// Solid mode's block size at each level, unless `--block-size` is given: with the byte model
-/// (levels 4–9), smaller blocks decode on more threads at once, larger ones see more context.
-fn block_size_for(level: u8) -> u32 {
-    match level {
-        1 | 2 => 1 << 20,
-        3 => 4 << 20,
-        4 => 256 << 10,
-        5 => 512 << 10,
-        6 => 1 << 20,
-        7 => 2 << 20,
-        _ => 4 << 20,
-    }
-}
-/// The smallest block size `--block-size` takes.
-const MIN_BLOCK_SIZE: u32 = 1 << 16;
-/// The default level.
-const DEFAULT_LEVEL: u8 = 6;
-/// Levels up to this one run the adaptive models alone (unless `--model` names a model).
-const LAST_ADAPTIVE_LEVEL: u8 = 3;
-
-/// Compress all of `input` to `out` with `model`.
-fn write_archive<R: Read, W: Write, M: lmzip::Model>(
-    builder: &lmzip::write::EncoderBuilder,
-    mut input: R,
-    out: W,
-    model: M,
-) -> Result<()> {
-    let mut enc = builder.build(out, model)?;
-    io::copy(&mut input, &mut enc)?;
-    enc.finish()?;
+    options.plan()?.compress(input, len, out)?;
     Ok(())
 }
 
 /// Decode an archive, choosing the model its header names. Returns the original size.
 fn decode<R: Read, W: Write>(args: &CodecArgs, input: R, out: &mut W) -> Result<u64> {
-    let mut input = input;
-    let header = lmzip::Header::read(&mut input).map_err(lmzip::Error::from)?;
-    let model = models::for_header(&archive_model(&header), args.model.as_deref())?
-        .for_chunks(header.chunk_size as usize);
-    let threads = args.threads();
-    match header.mixer {
-        None => with_model!(model, m => read_archive(input, header, m, threads, out)),
-        Some(number) => {
-            let level = Level::new(number).expect("BUG: the header checks the level");
-            let block_size = header.chunk_size;
-            with_model!(model, m => {
-                let mixed = Mixed::new(m, level, block_size).map_err(anyhow::Error::msg)?;
-                read_archive(input, header, mixed, threads, out)
-            })
-        }
-    }
-}
-
-/// Decode the records after `header` with `model`. Returns the original size.
-fn read_archive<R: Read, W: Write, M: lmzip::Model>(
-    input: R,
-    header: lmzip::Header,
-    model: M,
-    threads: usize,
-    out: &mut W,
-) -> Result<u64> {
-    let mut dec = lmzip::read::Decoder::with_header(input, header, model, threads)?;
-    Ok(io::copy(&mut dec, out).map_err(lmzip::Error::from)?)
+    Ok(lmzip::options::decompress(
+        input,
+        args.model.as_deref(),
+        args.threads(),
+        out,
+    )?)
 }
 
 fn refuse_existing(args: &CodecArgs, out: &Path) -> Result<()> {

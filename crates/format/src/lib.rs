@@ -66,6 +66,12 @@ pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, data)
 }
 
+/// The CRC-32C of two byte strings one after the other, from their CRCs and the second's
+/// length: an archive's whole-data checksum from blocks coded apart.
+pub fn crc32c_combine(first: u32, second: u32, second_len: usize) -> u32 {
+    crc32c::crc32c_combine(first, second, second_len)
+}
+
 /// Errors from reading or writing an archive.
 #[derive(Debug)]
 #[non_exhaustive]

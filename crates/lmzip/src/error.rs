@@ -25,6 +25,8 @@ pub enum Error {
     Limit(String),
     /// Invalid options (builder misuse).
     Config(String),
+    /// The model asked for cannot be had (unknown name, unreadable or invalid files).
+    Model(String),
     /// An error in one chunk, with where it is.
     Chunk {
         /// Index of the chunk, from 0.
@@ -50,6 +52,7 @@ impl std::fmt::Display for Error {
             ),
             Error::Limit(why) => write!(f, "limit exceeded: {why}"),
             Error::Config(why) => write!(f, "invalid options: {why}"),
+            Error::Model(why) => write!(f, "{why}"),
             Error::Chunk {
                 index,
                 offset,
