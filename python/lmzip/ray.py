@@ -25,6 +25,8 @@ from lmzip import _lmzip
 
 __all__ = ["compress_files", "compress_large", "score"]
 
+
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -67,9 +69,11 @@ class _Compressor:
 
     def __call__(self, batch: dict) -> dict:
         outs, originals, sizes = [], [], []
-        for data, name in zip(batch["bytes"], batch["name"]):
+        for path, name in zip(batch["path"], batch["name"]):
             out = os.path.join(self.out_dir, name + ".lmz")
-            archive = lmzip.compress(bytes(data), **self.options)
+            with builtins.open(path, "rb") as f:
+                data = f.read()
+            archive = lmzip.compress(data, **self.options)
             os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
             tmp = out + ".tmp"
             with builtins.open(tmp, "wb") as f:
@@ -88,7 +92,7 @@ def compress_files(
     paths_or_dir: Union[PathLike, Iterable[PathLike]],
     out_dir: PathLike,
     *,
-    workers: int = 2,
+    workers: Optional[int] = None,
     model=None,
     level: Optional[int] = None,
     block_size: Optional[int] = None,
@@ -99,7 +103,8 @@ def compress_files(
 ) -> List[dict]:
     """Compress every file (a directory's, recursively, or those listed) into
     ``out_dir/<name>.lmz``, the bytes ``lmzip -c <file>`` writes, with Ray Data over a pool of
-    ``workers`` actors of ``threads`` threads each. Refuses to overwrite unless ``force``.
+    ``workers`` actors (by default as many as the cluster's CPUs hold) of ``threads`` threads
+    each. Refuses to overwrite unless ``force``.
     Returns one dict per file: input, output, original and compressed sizes."""
     pairs = _inputs(paths_or_dir)
     out_dir = os.fspath(out_dir)
@@ -110,18 +115,14 @@ def compress_files(
                 raise lmzip.Error(f"{out} already exists (force=True overwrites)")
     if not pairs:
         return []
-    names = {os.path.abspath(path): name for path, name in pairs}
     options = _option_kwargs(model, level, block_size, chunks, chunk_size, threads)
-    ds = ray.data.read_binary_files(list(names), include_paths=True)
-    ds = ds.map_batches(
-        lambda b: dict(b, name=np.array([names[_local(p)] for p in b["path"]], dtype=object)),
-        batch_size=None,
-    )
+    # The actors read their files: a read task would wait for a CPU that the pool may hold.
+    ds = ray.data.from_items([dict(path=p, name=n) for p, n in pairs])
     results = ds.map_batches(
         _Compressor,
         fn_constructor_kwargs=dict(out_dir=out_dir, options=options, force=force),
         batch_size=1,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers or _pool_size(threads)),
         num_cpus=threads,
     ).take_all()
     by_output = {r["output"]: r for r in results}
@@ -134,11 +135,10 @@ def compress_files(
     return rows
 
 
-def _local(path: str) -> str:
-    # Ray Data names local files with an optional "local://" scheme and without a leading "/".
-    if path.startswith("local://"):
-        path = path[len("local://"):]
-    return path if path.startswith("/") or os.path.exists(path) else "/" + path
+def _pool_size(threads: int, spare: int = 0) -> int:
+    """Actors of ``threads`` CPUs that the cluster holds, less ``spare`` CPUs."""
+    cpus = int(ray.cluster_resources().get("CPU", 1)) - spare
+    return max(1, cpus // max(1, threads))
 
 
 @ray.remote
@@ -216,7 +216,7 @@ def score(
     chunk_size: Optional[int] = None,
     level: Optional[int] = None,
     block_size: Optional[int] = None,
-    workers: int = 2,
+    workers: Optional[int] = None,
     threads: int = 1,
 ) -> dict:
     """Bits per byte of ``model`` over a Ray Dataset of files (a ``bytes`` column, as
@@ -228,7 +228,8 @@ def score(
         _Scorer,
         fn_constructor_kwargs=dict(options=options),
         batch_size=1,
-        concurrency=workers,
+        # By default one CPU is left to the data set's read tasks.
+        compute=ray.data.ActorPoolStrategy(size=workers or _pool_size(threads, spare=1)),
         num_cpus=threads,
     )
     files = n_bytes = 0
