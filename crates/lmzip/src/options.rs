@@ -107,7 +107,9 @@ impl Options {
         let threads = resolve_threads(self.threads);
         let level = self.level.unwrap_or(DEFAULT_LEVEL);
         if Level::new(level).is_none() {
-            return Err(Error::Config(format!("the level must be 1 to 9, not {level}")));
+            return Err(Error::Config(format!(
+                "the level must be 1 to 9, not {level}"
+            )));
         }
         let chunked = self.chunks || self.chunk_size.is_some();
         if chunked && self.block_size.is_some() {
@@ -128,7 +130,8 @@ impl Options {
             ));
         }
         if chunked || is_llm {
-            let model = model.for_chunks(self.chunk_size.unwrap_or(crate::DEFAULT_CHUNK_SIZE) as usize);
+            let model =
+                model.for_chunks(self.chunk_size.unwrap_or(crate::DEFAULT_CHUNK_SIZE) as usize);
             let context = with_model_ref!(&model, m => m.max_chunk_len())
                 .map_or(u32::MAX, |c| c.min(u32::MAX as usize) as u32);
             let chunk_size = self
@@ -335,7 +338,13 @@ impl Plan {
         });
         let payload = (coded.len() < data.len()).then_some(&coded[..]);
         let mut record = Vec::with_capacity(data.len().min(coded.len()) + 16);
-        write_block(&mut record, &header, data, payload, x86 && payload.is_some())?;
+        write_block(
+            &mut record,
+            &header,
+            data,
+            payload,
+            x86 && payload.is_some(),
+        )?;
         Ok(Block {
             record,
             original_len: data.len() as u64,

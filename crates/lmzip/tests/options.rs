@@ -6,7 +6,9 @@ use lmzip::options::{Assembler, Options, decompress};
 fn text() -> Vec<u8> {
     let mut data = Vec::new();
     for i in 0..9000u32 {
-        data.extend_from_slice(format!("line {i}: the quick brown fox {} jumps\n", i % 97).as_bytes());
+        data.extend_from_slice(
+            format!("line {i}: the quick brown fox {} jumps\n", i % 97).as_bytes(),
+        );
     }
     data
 }
@@ -16,7 +18,11 @@ fn assembled(options: &Options, data: &[u8]) -> Vec<u8> {
     let size = plan.chunk_size() as usize;
     let mut a = Assembler::new(Vec::new(), plan.header(Some(data.len() as u64))).unwrap();
     // Code the blocks in reverse order, on purpose: they are independent.
-    let mut blocks: Vec<_> = data.chunks(size).map(|b| plan.code_block(b).unwrap()).rev().collect();
+    let mut blocks: Vec<_> = data
+        .chunks(size)
+        .map(|b| plan.code_block(b).unwrap())
+        .rev()
+        .collect();
     while let Some(b) = blocks.pop() {
         a.push(&b).unwrap();
     }
@@ -33,8 +39,15 @@ fn blocks_coded_apart_assemble_into_the_same_archive() {
     chunks.model(Some("baseline")).chunks(true);
     let mut empty = Options::new();
     empty.level(2);
-    for (options, data) in [(&solid, &data[..]), (&chunks, &data[..20_000]), (&empty, &[][..])] {
-        let whole = options.plan().unwrap().compress(data, Some(data.len() as u64), Vec::new());
+    for (options, data) in [
+        (&solid, &data[..]),
+        (&chunks, &data[..20_000]),
+        (&empty, &[][..]),
+    ] {
+        let whole = options
+            .plan()
+            .unwrap()
+            .compress(data, Some(data.len() as u64), Vec::new());
         let whole = whole.unwrap();
         assert_eq!(assembled(options, data), whole);
         let mut back = Vec::new();
@@ -56,7 +69,10 @@ fn an_assembler_refuses_misplaced_blocks() {
     assert!(plan.code_block(&vec![0; 65537]).is_err());
     let mut announced = Assembler::new(Vec::new(), plan.header(Some(5))).unwrap();
     announced.push(&short).unwrap();
-    assert!(announced.finish().is_err(), "the header's length is checked");
+    assert!(
+        announced.finish().is_err(),
+        "the header's length is checked"
+    );
 }
 
 #[test]

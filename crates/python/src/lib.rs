@@ -151,7 +151,10 @@ fn info<'py>(py: Python<'py>, archive: &[u8]) -> PyResult<Bound<'py, PyDict>> {
     let i = lmzip::inspect(archive).map_err(error)?;
     let d = PyDict::new(py);
     d.set_item("model", &i.header.model_name)?;
-    d.set_item("model_sha256", i.header.model_sha256.map(|h| lmzip::hex(&h)))?;
+    d.set_item(
+        "model_sha256",
+        i.header.model_sha256.map(|h| lmzip::hex(&h)),
+    )?;
     d.set_item("level", i.header.mixer)?;
     d.set_item("solid", i.header.mixer.is_some())?;
     d.set_item("chunk_size", i.header.chunk_size)?;
@@ -397,7 +400,11 @@ struct BlockWriter {
 impl BlockWriter {
     #[new]
     #[pyo3(signature = (path, options, original_len))]
-    fn new(path: std::path::PathBuf, options: &Options, original_len: Option<u64>) -> PyResult<Self> {
+    fn new(
+        path: std::path::PathBuf,
+        options: &Options,
+        original_len: Option<u64>,
+    ) -> PyResult<Self> {
         let header = options.plan()?.header(original_len);
         let file = File::create(&path).map_err(|e| error(format!("{}: {e}", path.display())))?;
         let assembler = Assembler::new(BufWriter::new(file), header).map_err(error)?;
@@ -409,7 +416,9 @@ impl BlockWriter {
     /// Append a block from [`code_block`].
     fn push(&self, record: &[u8], original_len: u64, crc32c: u32) -> PyResult<()> {
         let mut guard = self.inner.lock().map_err(error)?;
-        let a = guard.as_mut().ok_or_else(|| error("the archive is finished"))?;
+        let a = guard
+            .as_mut()
+            .ok_or_else(|| error("the archive is finished"))?;
         a.push(&Block {
             record: record.to_vec(),
             original_len,
