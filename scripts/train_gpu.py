@@ -175,7 +175,10 @@ def main():
     ap.add_argument("--layers", type=int)
     ap.add_argument("--heads", type=int)
     ap.add_argument("--context", type=int, default=2048)
-    ap.add_argument("--modality", default="text,images,audio8", type=lambda s: s.split(","))
+    ap.add_argument("--modality", default="text,images,audio8", type=lambda s: s.split(","),
+                    help="also corpus-source, corpus-markup, corpus-data, corpus-log, corpus-binary")
+    ap.add_argument("--weights", type=lambda s: [int(w) for w in s.split(",")],
+                    help="windows per step in proportion to these integers, one per modality (default: equal)")
     ap.add_argument("--minutes", type=float, default=7.0, help="training time; the schedule follows the clock")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: clock only)")
     ap.add_argument("--batch", type=int, default=128, help="windows per step")
@@ -221,7 +224,9 @@ def main():
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if dev == "cuda" else {}),
     )
-    per_mod = [args.batch // len(train)] * len(train)
+    weights = args.weights or [1] * len(train)
+    assert len(weights) == len(train) and sum(weights) > 0, "one weight per modality"
+    per_mod = [args.batch * w // sum(weights) for w in weights]
     per_mod[0] += args.batch - sum(per_mod)
 
     def batch():

@@ -20,14 +20,20 @@ pub struct BenchArgs {
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
     /// Data sets, comma-separated: text, images, audio8, audio16 (from --data), random
-    /// (seeded random bytes), or text:PATH (the files under PATH as raw bytes).
+    /// (seeded random bytes), text:PATH (the files under PATH as raw bytes), or an everyday
+    /// kind of the corpus (from --corpus): corpus-source, corpus-markup, corpus-data,
+    /// corpus-log, corpus-binary.
     #[arg(long, value_delimiter = ',', default_value = "text,images,audio8")]
     modality: Vec<String>,
+    /// The corpus of everyday files that `scripts/corpus.py` builds (by default
+    /// ~/.cache/lmzip/corpus).
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
     /// Chunks sampled per data set.
     #[arg(long, default_value_t = 500)]
     chunks: usize,
-    /// Sample text, images and audio only from the held-out 5 % of files (never trained on);
-    /// text:PATH sets are taken whole.
+    /// Sample text, images, audio and the corpus kinds only from the held-out 5 % of files
+    /// (never trained on); text:PATH sets are taken whole.
     #[arg(long)]
     held_out: bool,
     /// Seed of the chunk sample (and of the random data set).
@@ -99,6 +105,8 @@ enum DataSet {
     Files(Modality),
     Random,
     Path(PathBuf),
+    /// A kind of the everyday corpus: its files joined into one stream, then chunked.
+    Corpus(&'static str),
 }
 
 impl DataSet {
@@ -108,6 +116,9 @@ impl DataSet {
         }
         if let Some(path) = name.strip_prefix("text:") {
             return Ok(DataSet::Path(PathBuf::from(path)));
+        }
+        if let Some(kind) = lmzip_data::corpus_kind(name) {
+            return Ok(DataSet::Corpus(kind));
         }
         Modality::from_name(name)
             .map(DataSet::Files)
@@ -121,6 +132,7 @@ impl DataSet {
             DataSet::Path(p) => p
                 .file_name()
                 .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into()),
+            DataSet::Corpus(kind) => format!("corpus-{kind}"),
         }
     }
 
@@ -128,7 +140,7 @@ impl DataSet {
         match self {
             DataSet::Files(m) => Classic::for_modality(*m),
             DataSet::Random => Classic::all(),
-            DataSet::Path(_) => Classic::for_modality(Modality::Text),
+            DataSet::Path(_) | DataSet::Corpus(_) => Classic::for_modality(Modality::Text),
         }
     }
 }
@@ -579,6 +591,25 @@ fn load(args: &BenchArgs, set: &DataSet) -> Result<Vec<Vec<u8>>> {
         DataSet::Random => return Ok(lmzip_data::random_chunks(args.chunks, size, args.seed)),
         DataSet::Path(p) => (p.clone(), Modality::Text),
         DataSet::Files(m) => (args.data.join(m.folder()), *m),
+        DataSet::Corpus(kind) => {
+            let root = args
+                .corpus
+                .clone()
+                .unwrap_or_else(lmzip_data::default_corpus_dir)
+                .join(kind);
+            if !root.is_dir() {
+                bail!(
+                    "corpus-{kind}: {} is missing (scripts/corpus.py builds the corpus)",
+                    root.display()
+                );
+            }
+            let files: Vec<PathBuf> = lmzip_data::list_files(&root, Modality::Text)?
+                .into_iter()
+                .filter(|p| !args.held_out || lmzip_data::is_held_out(p))
+                .collect();
+            let all = lmzip_data::joined_chunks(&files, size)?;
+            return Ok(lmzip_data::sample(&all, args.chunks, args.seed));
+        }
     };
     let files = lmzip_data::list_files(&root, modality)
         .with_context(|| format!("cannot list {modality} files in {}", root.display()))?;

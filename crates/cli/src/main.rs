@@ -99,6 +99,8 @@ impl CodecArgs {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per run: the size of the lab commands' options costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Show an archive's header, model, chunk statistics and rate.
     Info {

@@ -158,6 +158,40 @@ pub fn is_held_out(path: &Path) -> bool {
     h % 20 == 0
 }
 
+/// The kinds of everyday files in the training corpus that `scripts/corpus.py` builds, each a
+/// folder of it: `source`, `markup`, `data` (JSON, CSV, TOML, configuration), `log` and `binary`.
+pub const CORPUS_KINDS: [&str; 5] = ["source", "markup", "data", "log", "binary"];
+
+/// The corpus kind a data-set name asks for: `corpus-source` → `source`.
+pub fn corpus_kind(name: &str) -> Option<&'static str> {
+    let kind = name.strip_prefix("corpus-")?;
+    CORPUS_KINDS.into_iter().find(|&k| k == kind)
+}
+
+/// The default place of the corpus: `$XDG_CACHE_HOME/lmzip/corpus`, else
+/// `~/.cache/lmzip/corpus`.
+pub fn default_corpus_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("lmzip").join("corpus")
+}
+
+/// The chunks of `paths` read one after another as one stream, so that files shorter than a
+/// chunk (most source files) are not dropped; only the stream's partial tail is.
+pub fn joined_chunks(paths: &[PathBuf], chunk_size: usize) -> Result<Vec<Vec<u8>>, Error> {
+    let mut stream = Vec::new();
+    for path in paths {
+        stream.extend(std::fs::read(path).map_err(|e| Error::Io(path.clone(), e))?);
+    }
+    Ok(stream
+        .chunks_exact(chunk_size)
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
 /// The prefix hashed before a file name by [`is_held_out`].
 pub const HELD_OUT_SALT: &[u8] = b"lmzip-held-out-14:";
 
@@ -380,6 +414,23 @@ mod tests {
             assert_eq!(is_held_out(&path), held, "{name}");
             assert_eq!(is_held_out(Path::new(name)), held, "{name}");
         }
+    }
+
+    #[test]
+    fn corpus_kinds_and_joined_chunks() {
+        assert_eq!(corpus_kind("corpus-source"), Some("source"));
+        assert_eq!(corpus_kind("corpus-binary"), Some("binary"));
+        assert_eq!(corpus_kind("corpus-images"), None);
+        assert_eq!(corpus_kind("source"), None);
+        let dir = std::env::temp_dir().join(format!("lmzip-joined-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, [1u8; 3]).unwrap();
+        std::fs::write(&b, [2u8; 6]).unwrap();
+        // Files shorter than a chunk join; only the stream's tail is dropped.
+        let chunks = joined_chunks(&[a, b], 4).unwrap();
+        assert_eq!(chunks, [vec![1, 1, 1, 2], vec![2, 2, 2, 2]]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -31,9 +31,19 @@ pub struct TrainArgs {
     /// The data folder (text/, images/, audio/ inside).
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
-    /// Modalities to train on, comma-separated (text, images, audio8, audio16).
+    /// Modalities to train on, comma-separated: text, images, audio8, audio16 (from --data) and
+    /// the everyday kinds corpus-source, corpus-markup, corpus-data, corpus-log, corpus-binary
+    /// (from --corpus).
     #[arg(long, value_delimiter = ',', default_value = "text,images,audio8")]
     modality: Vec<String>,
+    /// The corpus of everyday files that `scripts/corpus.py` builds (by default
+    /// ~/.cache/lmzip/corpus).
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Sampling weights of the modalities, comma-separated integers in --modality's order: a
+    /// training window comes from a modality with probability weight / sum. By default equal.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<u32>,
     /// Optimizer steps.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
@@ -85,7 +95,7 @@ pub fn run(args: &TrainArgs, plot_loss: PlotLoss) -> Outcome {
         bail!("invalid model shape: {why}");
     }
     let (train, held_out) = load_data(args)?;
-    let total_train: usize = train.iter().map(|(_, c)| c.len()).sum();
+    let total_train: usize = train.chunks.iter().map(|(_, c)| c.len()).sum();
     eprintln!(
         "{} parameters; {} training chunks; held out: {}",
         config.parameters(),
@@ -221,63 +231,120 @@ pub fn run(args: &TrainArgs, plot_loss: PlotLoss) -> Outcome {
 
 /// Training chunks and held-out chunks per modality: the data module's fixed 5 % of files is
 /// held out and never trained on.
-type Chunks = Vec<(Modality, Vec<Vec<u8>>)>;
+type Chunks = Vec<(String, Vec<Vec<u8>>)>;
 
-fn load_data(args: &TrainArgs) -> Result<(Chunks, Chunks)> {
-    let (mut train, mut held) = (Vec::new(), Vec::new());
-    for name in &args.modality {
-        let s = split(&args.data, name)?;
-        train.push((s.modality, s.train));
-        held.push((
-            s.modality,
-            lmzip_data::sample(&s.held_out, args.eval_chunks, 0),
-        ));
+/// The training chunks with their sampling weights, and the held-out chunks.
+fn load_data(args: &TrainArgs) -> Result<(Training, Chunks)> {
+    let weights = match args.weights.len() {
+        0 => vec![1; args.modality.len()],
+        n if n == args.modality.len() => args.weights.clone(),
+        n => bail!(
+            "{n} weights for {} modalities: give one per modality",
+            args.modality.len()
+        ),
+    };
+    if weights.iter().all(|&w| w == 0) {
+        bail!("every sampling weight is 0");
     }
-    Ok((train, held))
+    let corpus = args
+        .corpus
+        .clone()
+        .unwrap_or_else(lmzip_data::default_corpus_dir);
+    let (mut chunks, mut held) = (Vec::new(), Vec::new());
+    for name in &args.modality {
+        let s = split(&args.data, &corpus, name)?;
+        chunks.push((s.name.clone(), s.train));
+        held.push((s.name, lmzip_data::sample(&s.held_out, args.eval_chunks, 0)));
+    }
+    Ok((Training { chunks, weights }, held))
+}
+
+/// The training chunks per modality and how often each modality is drawn.
+struct Training {
+    chunks: Chunks,
+    weights: Vec<u32>,
 }
 
 /// One modality's training chunks and its held-out files' chunks.
 pub struct Split {
-    /// The modality.
-    pub modality: Modality,
+    /// The modality's name (`text`, …, `corpus-source`, …).
+    pub name: String,
     /// Chunks of the files trained on.
     pub train: Vec<Vec<u8>>,
     /// Chunks of the held-out files.
     pub held_out: Vec<Vec<u8>>,
 }
 
-/// One modality's 2048-byte chunks under `data` (its `text/`, `images/` or `audio/` folder),
-/// split into training chunks and the held-out files' chunks; both must be non-empty.
-pub fn split(data: &Path, name: &str) -> Result<Split> {
-    let modality =
-        Modality::from_name(name).with_context(|| format!("unknown modality '{name}'"))?;
-    let root = data.join(modality.folder());
-    let (mut train, mut held) = (Vec::new(), Vec::new());
-    for path in lmzip_data::list_files(&root, modality)? {
-        let chunks = lmzip_data::file_chunks(&path, modality, 2048)?;
-        if lmzip_data::is_held_out(&path) {
-            held.extend(chunks)
-        } else {
-            train.extend(chunks)
+/// One modality's 2048-byte chunks, split into training chunks and the held-out files' chunks
+/// (both must be non-empty): a standard modality from its folder of `data` (`text/`, `images/`
+/// or `audio/`), cut per file; a corpus kind (`corpus-KIND`) from its folder of `corpus`, raw
+/// bytes, the files of each split joined into one stream (most are shorter than a chunk).
+pub fn split(data: &Path, corpus: &Path, name: &str) -> Result<Split> {
+    let (root, modality) = match lmzip_data::corpus_kind(name) {
+        Some(kind) => (corpus.join(kind), None),
+        None => {
+            let m = Modality::from_name(name).with_context(|| {
+                format!(
+                    "unknown modality '{name}' (text, images, audio8, audio16, corpus-{})",
+                    lmzip_data::CORPUS_KINDS.join("|corpus-")
+                )
+            })?;
+            (data.join(m.folder()), Some(m))
         }
+    };
+    if modality.is_none() && !root.is_dir() {
+        bail!(
+            "{name}: {} is missing (scripts/corpus.py builds the corpus)",
+            root.display()
+        );
     }
+    let files = lmzip_data::list_files(&root, modality.unwrap_or(Modality::Text))?;
+    let (held_files, train_files): (Vec<_>, Vec<_>) =
+        files.into_iter().partition(|p| lmzip_data::is_held_out(p));
+    let (train, held) = match modality {
+        None => (
+            lmzip_data::joined_chunks(&train_files, 2048)?,
+            lmzip_data::joined_chunks(&held_files, 2048)?,
+        ),
+        Some(m) => {
+            let chunks = |files: &[PathBuf]| -> Result<Vec<Vec<u8>>> {
+                let mut out = Vec::new();
+                for path in files {
+                    out.extend(lmzip_data::file_chunks(path, m, 2048)?);
+                }
+                Ok(out)
+            };
+            (chunks(&train_files)?, chunks(&held_files)?)
+        }
+    };
     if train.is_empty() || held.is_empty() {
         bail!(
-            "{modality}: no training or no held-out chunks under {}",
+            "{name}: no training or no held-out chunks under {}",
             root.display()
         );
     }
     Ok(Split {
-        modality,
+        name: name.to_string(),
         train,
         held_out: held,
     })
 }
 
-/// A random window of `len` bytes: a modality uniformly, a chunk, an offset.
-fn window<'a>(data: &'a Chunks, len: usize, rng: &mut lmzip_data::SplitMix64) -> &'a [u8] {
+/// A random window of `len` bytes: a modality by its weight, a chunk, an offset.
+fn window<'a>(data: &'a Training, len: usize, rng: &mut lmzip_data::SplitMix64) -> &'a [u8] {
     let mut next = || rng.next_u64();
-    let (_, chunks) = &data[next() as usize % data.len()];
+    let total: u64 = data.weights.iter().map(|&w| u64::from(w)).sum();
+    let mut pick = next() % total;
+    let index = data
+        .weights
+        .iter()
+        .position(|&w| {
+            let hit = pick < u64::from(w);
+            pick = pick.saturating_sub(u64::from(w));
+            hit
+        })
+        .expect("BUG: the pick is below the sum of the weights");
+    let (_, chunks) = &data.chunks[index];
     let chunk = &chunks[next() as usize % chunks.len()];
     let len = len.min(chunk.len());
     let start = next() as usize % (chunk.len() - len + 1);

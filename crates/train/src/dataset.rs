@@ -17,9 +17,14 @@ pub struct DatasetArgs {
     /// The data folder (text/, images/, audio/ inside).
     #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
-    /// Modalities, comma-separated (text, images, audio8, audio16).
+    /// Modalities, comma-separated: text, images, audio8, audio16 (from --data) and
+    /// corpus-source, corpus-markup, corpus-data, corpus-log, corpus-binary (from --corpus).
     #[arg(long, value_delimiter = ',', default_value = "text,images,audio8")]
     modality: Vec<String>,
+    /// The corpus of everyday files that `scripts/corpus.py` builds (by default
+    /// ~/.cache/lmzip/corpus).
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
     /// Also write each split as tokens of this `tokenizer.json` (`MODALITY.SPLIT.tokens`: per
     /// chunk a u32 count, then that many u32 token ids, little-endian), cut exactly as
     /// `lmzip --model` cuts them.
@@ -61,16 +66,20 @@ pub fn run(args: &DatasetArgs) -> Outcome {
         }
         None => None,
     };
+    let corpus = args
+        .corpus
+        .clone()
+        .unwrap_or_else(lmzip_data::default_corpus_dir);
     for name in &args.modality {
-        let split = crate::command::split(&args.data, name)?;
+        let split = crate::command::split(&args.data, &corpus, name)?;
         for (suffix, chunks) in [("train", &split.train), ("held-out", &split.held_out)] {
-            let path = args.out.join(format!("{}.{suffix}", split.modality));
+            let path = args.out.join(format!("{}.{suffix}", split.name));
             write_atomically(&path, args.force, |file| {
                 chunks.iter().try_for_each(|chunk| file.write_all(chunk))
             })?;
             eprintln!("{}: {} chunks", path.display(), chunks.len());
             if let Some(tokenizer) = &tokenizer {
-                let path = args.out.join(format!("{}.{suffix}.tokens", split.modality));
+                let path = args.out.join(format!("{}.{suffix}.tokens", split.name));
                 let mut count = 0;
                 write_atomically(&path, args.force, |file| {
                     for chunk in chunks.iter() {
