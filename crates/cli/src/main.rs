@@ -84,17 +84,10 @@ pub struct CodecArgs {
     chunk_size: Option<u32>,
 }
 
-/// The most threads `-T` gives (zstd caps at 200): more only costs memory.
-const MAX_THREADS: usize = 256;
-
 impl CodecArgs {
-    /// The thread count, with 0 resolved to the number of cores, at most [`MAX_THREADS`].
+    /// The thread count, with 0 resolved to the number of cores, at most 256.
     fn threads(&self) -> usize {
-        if self.threads == 0 {
-            lmzip::write::default_threads().min(MAX_THREADS)
-        } else {
-            self.threads.min(MAX_THREADS)
-        }
+        lmzip::options::resolve_threads(self.threads)
     }
 }
 

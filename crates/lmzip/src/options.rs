@@ -18,8 +18,8 @@
 //! 2048 bytes (or the model's context, when shorter) coded by the model alone. A token-level LLM
 //! always codes chunks.
 
-use crate::{Error, NUMERICS_VERSION, chunk, filter, write};
-use lmzip_format::{Header, Trailer, crc32c_append, write_block, write_end};
+use crate::{Error, chunk, filter, write};
+use lmzip_format::{Header, Trailer, crc32c_append, write_end};
 use lmzip_models::mix::{Level, Mixed};
 use lmzip_models::registry::{self, AnyModel, ArchiveModel};
 use lmzip_models::{Model, with_model};
@@ -132,12 +132,13 @@ impl Options {
         if chunked || is_llm {
             let model =
                 model.for_chunks(self.chunk_size.unwrap_or(crate::DEFAULT_CHUNK_SIZE) as usize);
-            let context = with_model_ref!(&model, m => m.max_chunk_len())
-                .map_or(u32::MAX, |c| c.min(u32::MAX as usize) as u32);
-            let chunk_size = self
-                .chunk_size
-                .unwrap_or(crate::DEFAULT_CHUNK_SIZE.min(context));
-            check_chunk_size(chunk_size, context)?;
+            let context = with_model_ref!(&model, m => m.max_chunk_len());
+            let chunk_size =
+                self.chunk_size
+                    .unwrap_or(context.map_or(crate::DEFAULT_CHUNK_SIZE, |c| {
+                        crate::DEFAULT_CHUNK_SIZE.min(c.min(u32::MAX as usize) as u32)
+                    }));
+            write::check_chunk_size(chunk_size, context)?;
             return Ok(Plan {
                 model,
                 chunk_size,
@@ -165,7 +166,8 @@ impl Options {
     }
 }
 
-/// The number of cores for 0, else `threads`; at most 256 (more only costs memory).
+/// The number of cores for 0, else `threads`; at most 256 (more only costs memory; zstd caps
+/// at 200).
 pub fn resolve_threads(threads: usize) -> usize {
     let threads = if threads == 0 {
         write::default_threads()
@@ -177,21 +179,6 @@ pub fn resolve_threads(threads: usize) -> usize {
 
 fn load(name: &str) -> Result<AnyModel, Error> {
     registry::by_name(name).map_err(|e| Error::Model(e.0))
-}
-
-fn check_chunk_size(chunk_size: u32, context: u32) -> Result<(), Error> {
-    if chunk_size == 0 || chunk_size > crate::MAX_CHUNK_SIZE {
-        return Err(Error::Config(format!(
-            "chunk size must be 1 to {} bytes, not {chunk_size}",
-            crate::MAX_CHUNK_SIZE
-        )));
-    }
-    if chunk_size > context {
-        return Err(Error::Config(format!(
-            "chunk size {chunk_size} is longer than the model's context of {context} bytes"
-        )));
-    }
-    Ok(())
 }
 
 /// Run `$body` with `$m` bound to a reference to the concrete model inside `&AnyModel`.
@@ -305,15 +292,7 @@ impl Plan {
     /// The archive's header, as [`Plan::compress`] writes it.
     pub fn header(&self, original_len: Option<u64>) -> Header {
         let id = with_coding_model!(self, m => m.id());
-        Header {
-            numerics_version: NUMERICS_VERSION,
-            chunk_size: self.chunk_size,
-            original_len,
-            model_name: id.name,
-            model_sha256: id.sha256,
-            tokenizer_sha256: id.tokenizer_sha256,
-            mixer: id.mixer,
-        }
+        write::header_for(id, self.chunk_size, original_len)
     }
 
     /// Code one block (or chunk) of at most [`Plan::chunk_size`] bytes into its record, as the
@@ -327,24 +306,12 @@ impl Plan {
                 data.len()
             )));
         }
-        let header = self.header(None);
-        let x86 = self.is_solid() && filter::looks_like_x86(data);
-        let coded = with_coding_model!(self, m => {
+        let (coded, x86) = with_coding_model!(self, m => {
             let mut state = m.new_state();
-            match x86 {
-                true => chunk::encode(&m, &mut state, &filter::x86_forward(data)),
-                false => chunk::encode(&m, &mut state, data),
-            }
+            write::encode_chunk(&m, &mut state, data, self.is_solid())
         });
-        let payload = (coded.len() < data.len()).then_some(&coded[..]);
         let mut record = Vec::with_capacity(data.len().min(coded.len()) + 16);
-        write_block(
-            &mut record,
-            &header,
-            data,
-            payload,
-            x86 && payload.is_some(),
-        )?;
+        write::write_record(&mut record, &self.header(None), data, &coded, x86)?;
         Ok(Block {
             record,
             original_len: data.len() as u64,

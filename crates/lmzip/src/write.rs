@@ -2,7 +2,7 @@
 
 use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel};
 use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_block, write_end};
-use lmzip_models::Model;
+use lmzip_models::{Model, ModelId};
 use std::io::{self, Write};
 
 /// Options for an [`Encoder`].
@@ -55,33 +55,11 @@ impl EncoderBuilder {
 
     /// An encoder writing to `w` with `model`. Writes the header at once.
     pub fn build<W: Write, M: Model>(&self, mut w: W, model: M) -> Result<Encoder<W, M>, Error> {
-        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
-            return Err(Error::Config(format!(
-                "chunk size must be 1 to {MAX_CHUNK_SIZE} bytes, not {}",
-                self.chunk_size
-            )));
-        }
+        check_chunk_size(self.chunk_size, model.max_chunk_len())?;
         if self.threads == 0 {
             return Err(Error::Config("thread count must be at least 1".into()));
         }
-        if let Some(max) = model.max_chunk_len()
-            && self.chunk_size as usize > max
-        {
-            return Err(Error::Config(format!(
-                "chunk size {} is longer than the model's context of {max} bytes",
-                self.chunk_size
-            )));
-        }
-        let id = model.id();
-        let header = Header {
-            numerics_version: NUMERICS_VERSION,
-            chunk_size: self.chunk_size,
-            original_len: self.original_len,
-            model_name: id.name,
-            model_sha256: id.sha256,
-            tokenizer_sha256: id.tokenizer_sha256,
-            mixer: id.mixer,
-        };
+        let header = header_for(model.id(), self.chunk_size, self.original_len);
         header.write(&mut w)?;
         let states = (0..self.threads).map(|_| model.new_state()).collect();
         let batch_chunks = batch_chunks(self.threads, self.chunk_size);
@@ -99,6 +77,68 @@ impl EncoderBuilder {
             },
         })
     }
+}
+
+/// Check a chunk size against the format's limit and a model's context (its `max_chunk_len`).
+pub(crate) fn check_chunk_size(chunk_size: u32, context: Option<usize>) -> Result<(), Error> {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        return Err(Error::Config(format!(
+            "chunk size must be 1 to {MAX_CHUNK_SIZE} bytes, not {chunk_size}"
+        )));
+    }
+    if let Some(max) = context
+        && chunk_size as usize > max
+    {
+        return Err(Error::Config(format!(
+            "chunk size {chunk_size} is longer than the model's context of {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The header of an archive coded by the model `id` in chunks of `chunk_size` bytes.
+pub(crate) fn header_for(id: ModelId, chunk_size: u32, original_len: Option<u64>) -> Header {
+    Header {
+        numerics_version: NUMERICS_VERSION,
+        chunk_size,
+        original_len,
+        model_name: id.name,
+        model_sha256: id.sha256,
+        tokenizer_sha256: id.tokenizer_sha256,
+        mixer: id.mixer,
+    }
+}
+
+/// Code one chunk as an archive holds it: a solid block that looks like x86 code is coded after
+/// the x86 branch transform. Returns the coded bytes and whether the transform was applied.
+pub(crate) fn encode_chunk<M: Model>(
+    model: &M,
+    state: &mut M::State,
+    data: &[u8],
+    solid: bool,
+) -> (Vec<u8>, bool) {
+    if solid && filter::looks_like_x86(data) {
+        (
+            chunk::encode(model, state, &filter::x86_forward(data)),
+            true,
+        )
+    } else {
+        (chunk::encode(model, state, data), false)
+    }
+}
+
+/// Write a chunk's record from [`encode_chunk`]'s result: coded, or stored where coding would
+/// not shrink it.
+pub(crate) fn write_record<W: Write>(
+    w: &mut W,
+    header: &Header,
+    data: &[u8],
+    coded: &[u8],
+    x86: bool,
+) -> Result<(), Error> {
+    let payload = (coded.len() < data.len()).then_some(coded);
+    write_block(w, header, data, payload, x86 && payload.is_some())?;
+    Ok(())
 }
 
 /// The number of cores, or 1 if unknown.
@@ -140,22 +180,14 @@ impl<W: Write, M: Model> Encoder<W, M> {
     /// Code the chunks in `self.buf[..len]` (a whole number of chunks, or the final rest).
     fn code_buffered(&mut self, len: usize) -> Result<(), Error> {
         let chunk_size = self.header.chunk_size as usize;
-        // Solid blocks that look like x86 code are coded after the x86 branch transform.
         let solid = self.header.mixer.is_some();
-        let chunks: Vec<(&[u8], bool)> = self.buf[..len]
-            .chunks(chunk_size)
-            .map(|data| (data, solid && filter::looks_like_x86(data)))
-            .collect();
+        let chunks: Vec<&[u8]> = self.buf[..len].chunks(chunk_size).collect();
         let model = &self.model;
-        let coded =
-            parallel::map_ordered(&mut self.states, &chunks, |state, &(data, x86)| match x86 {
-                true => chunk::encode(model, state, &filter::x86_forward(data)),
-                false => chunk::encode(model, state, data),
-            });
-        for (&(data, x86), coded) in chunks.iter().zip(&coded) {
-            let payload = (coded.len() < data.len()).then_some(&coded[..]);
-            let x86 = x86 && payload.is_some();
-            write_block(&mut self.inner, &self.header, data, payload, x86)?;
+        let coded = parallel::map_ordered(&mut self.states, &chunks, |state, data| {
+            encode_chunk(model, state, data, solid)
+        });
+        for (data, (coded, x86)) in chunks.iter().zip(&coded) {
+            write_record(&mut self.inner, &self.header, data, coded, *x86)?;
             self.trailer.crc32c = crc32c_append(self.trailer.crc32c, data);
             self.trailer.original_len += data.len() as u64;
             self.trailer.chunks += 1;
