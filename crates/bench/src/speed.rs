@@ -6,6 +6,7 @@ use crate::Outcome;
 use anyhow::{Context, Result};
 use clap::Args;
 use lmzip_coder::{Cdf, Encoder};
+use lmzip_data::Modality;
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
 use lmzip_engine::{Cache, Isa, kernels};
 use lmzip_models::transformer::config::OUTPUT_VOCAB;
@@ -35,6 +36,16 @@ pub struct SpeedArgs {
     /// Threads for the end-to-end runs; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]
     threads: usize,
+    /// Measure this model (as for `lmzip --model`, e.g. lmzip-800k) instead of the presets: rate
+    /// and speed both ways on `--chunks` held-out chunks of text, image patches and 8-bit
+    /// speech, in the paper's independent chunks and in solid mode (the default level).
+    #[arg(long)]
+    model: Option<String>,
+    /// With --model: the attention windows to run the model with, comma-separated (`full` or a
+    /// number of positions); by default the window of this build's numerics only. Any other
+    /// window is an experiment: an archive records only the numerics version.
+    #[arg(long, value_delimiter = ',')]
+    window: Vec<String>,
 }
 
 /// One preset's numbers.
@@ -55,6 +66,9 @@ pub fn run(args: &SpeedArgs) -> Outcome {
     } else {
         args.threads
     };
+    if let Some(name) = &args.model {
+        return model_speed(args, name, threads);
+    }
     let root = args.data.join("text");
     let all = lmzip_data::load(&root, lmzip_data::Modality::Text, 2048)
         .with_context(|| format!("cannot load text from {}", root.display()))?;
@@ -79,8 +93,13 @@ pub fn run(args: &SpeedArgs) -> Outcome {
             Config::preset(preset).with_context(|| format!("unknown preset '{preset}'"))?;
         let weights = file::random_weights(&config, 1);
         let (json, tensors) = file::to_bytes(&config, &weights);
-        let net = Transformer::new(config.clone(), weights);
-        let model = TransformerModel::new(preset, file::model_sha256(&json, &tensors), net.clone());
+        let model = TransformerModel::new(
+            preset,
+            file::model_sha256(&json, &tensors),
+            Transformer::new(config.clone(), weights),
+        );
+        // The network as this build's numerics run it (its attention window).
+        let net = model.network().clone();
         let m = crate::measure_lmzip(preset, &model, &chunks, 2048, threads)?;
         let flop_per_byte = (0..2048).map(|p| config.flops_at(p)).sum::<f64>() / 2048.0;
         rows.push(Row {
@@ -157,6 +176,77 @@ pub fn run(args: &SpeedArgs) -> Outcome {
                 pct(p.total.saturating_sub(p.matmul + p.attention)),
                 pct(tables),
             );
+        }
+    }
+    Ok(true)
+}
+
+/// `lmzip speed --model`: a shipped model at each attention window on held-out data, in
+/// independent chunks and in solid mode.
+fn model_speed(args: &SpeedArgs, name: &str, threads: usize) -> Outcome {
+    let model = match lmzip_models::registry::by_name(name).map_err(|e| anyhow::anyhow!(e))? {
+        lmzip_models::registry::AnyModel::Transformer(t) => *t,
+        _ => anyhow::bail!("--model: '{name}' is not a byte Transformer"),
+    };
+    let windows: Vec<usize> = if args.window.is_empty() {
+        vec![model.network().window()]
+    } else {
+        args.window
+            .iter()
+            .map(|w| match w.as_str() {
+                "full" => Ok(usize::MAX),
+                n => n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .with_context(|| format!("--window: '{n}' is neither 'full' nor a count")),
+            })
+            .collect::<Result<_>>()?
+    };
+    let level = lmzip_models::mix::Level::new(lmzip::options::DEFAULT_LEVEL).context("level")?;
+    let block_size = lmzip::options::block_size_for(level.number);
+    println!(
+        "kernels: {}; {threads} threads; model {name}; {} held-out chunks of 2048 bytes per set \
+         (seed 0); solid: the chunks concatenated, level {}, blocks of {block_size} bytes\n",
+        Isa::detect().name(),
+        args.chunks,
+        level.number,
+    );
+    println!(
+        "| window | data | mode | rate % | compress KB/s | decompress KB/s | decompress / compress |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for modality in [Modality::Text, Modality::Images, Modality::Audio8] {
+        let root = args.data.join(modality.folder());
+        let mut all = Vec::new();
+        for path in lmzip_data::list_files(&root, modality)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .iter()
+            .filter(|p| lmzip_data::is_held_out(p))
+        {
+            all.extend(lmzip_data::file_chunks(path, modality, 2048)?);
+        }
+        let chunks = lmzip_data::sample(&all, args.chunks.max(1), 0);
+        for &window in &windows {
+            let windowed = model.clone().with_attention_window(window);
+            let mixed = lmzip_models::mix::Mixed::new(&windowed, level, block_size)
+                .map_err(|e| anyhow::anyhow!(e))?
+                .with_threads(threads);
+            let chunked = crate::measure_lmzip(name, &windowed, &chunks, 2048, threads)?;
+            let solid = crate::measure_lmzip(name, &mixed, &chunks, block_size, threads)?;
+            let label = match window {
+                usize::MAX => "full".to_string(),
+                w => w.to_string(),
+            };
+            for (mode, m) in [("chunks", chunked), ("solid", solid)] {
+                println!(
+                    "| {label} | {modality} | {mode} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                    100.0 * m.rate(),
+                    m.compress_bps / 1e3,
+                    m.decompress_bps / 1e3,
+                    m.decompress_bps / m.compress_bps,
+                );
+            }
         }
     }
     Ok(true)

@@ -157,7 +157,8 @@ pub struct AttendScratch {
 
 /// Causal attention of one query head over cache slot `slot`: `queries` holds `m × hd` rotated,
 /// scaled queries, and row `r`'s result goes to `hd` values of `dest` at
-/// `offset + r × stride`.
+/// `offset + r × stride`. Each row sees at most the last `window` positions and the first
+/// ([`kernels::attend`]); `usize::MAX` sees all.
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     isa: Isa,
@@ -167,6 +168,7 @@ pub fn attend(
     positions: &[usize],
     queries: &[f32],
     hd: usize,
+    window: usize,
     (dest, stride, offset): (&mut [f32], usize, usize),
     scratch: &mut AttendScratch,
 ) {
@@ -182,7 +184,19 @@ pub fn attend(
             for i0 in (0..m).step_by(per_call) {
                 let n = per_call.min(m - i0);
                 let qs = &queries[i0 * hd..(i0 + n) * hd];
-                kernels::attend(isa, qs, kt, v, cache.capacity, hd, i0, n, scores, out);
+                kernels::attend(
+                    isa,
+                    qs,
+                    kt,
+                    v,
+                    cache.capacity,
+                    hd,
+                    i0,
+                    n,
+                    window,
+                    scores,
+                    out,
+                );
                 for r in 0..n {
                     dest[(i0 + r) * stride + offset..][..hd]
                         .copy_from_slice(&out[r * hd..(r + 1) * hd]);
@@ -194,7 +208,19 @@ pub fn attend(
                 let cache = &caches[r];
                 let (kt, v) = (&cache.keys[slot], &cache.values[slot]);
                 let qs = &queries[r * hd..(r + 1) * hd];
-                kernels::attend(isa, qs, kt, v, cache.capacity, hd, pos, 1, scores, out);
+                kernels::attend(
+                    isa,
+                    qs,
+                    kt,
+                    v,
+                    cache.capacity,
+                    hd,
+                    pos,
+                    1,
+                    window,
+                    scores,
+                    out,
+                );
                 dest[r * stride + offset..][..hd].copy_from_slice(&out[..hd]);
             }
         }

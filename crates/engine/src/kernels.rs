@@ -164,6 +164,10 @@ multiversion! {
         let (k, n) = (b.k, b.n);
         assert!(a.len() >= m * k && c.len() >= m * n, "matmul shapes");
         let mut tile_out = [[0.0f32; NR]; MR];
+        if m < MR {
+            few_rows(a, b, c, m);
+            return;
+        }
         for i0 in (0..m).step_by(MB) {
             let i_end = (i0 + MB).min(m);
             for (q, panel) in b.data.chunks_exact(k * NR).enumerate() {
@@ -187,6 +191,73 @@ multiversion! {
             }
         }
     }
+}
+
+/// [`matmul`] for fewer than [`MR`] rows (a decoder's step): `G` panels at once, so that one
+/// or two rows still have 8 independent accumulation chains in flight (one panel's would leave
+/// the FMA units waiting on their latency). Each element's chain is the same as in [`tile`].
+#[inline(always)]
+fn few_rows(a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
+    match m {
+        1 => few_rows_of::<1, 4>(a, b, c),
+        2 => few_rows_of::<2, 2>(a, b, c),
+        3 => few_rows_of::<3, 1>(a, b, c),
+        4 => few_rows_of::<4, 1>(a, b, c),
+        _ => few_rows_of::<5, 1>(a, b, c),
+    }
+}
+
+#[inline(always)]
+fn few_rows_of<const R: usize, const G: usize>(a: &[f32], b: &Packed, c: &mut [f32]) {
+    let (k, n) = (b.k, b.n);
+    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * k..(r + 1) * k]);
+    let panels = n.div_ceil(NR);
+    for q0 in (0..panels).step_by(G) {
+        let group = &b.data[q0 * k * NR..(q0 + G).min(panels) * k * NR];
+        let mut acc = [[[0.0f32; NR]; R]; G];
+        if group.len() == G * k * NR {
+            panel_group::<R, G>(&rows, group, k, &mut acc);
+        } else {
+            for (acc, panel) in acc.iter_mut().zip(group.chunks_exact(k * NR)) {
+                let mut one = [*acc];
+                panel_group::<R, 1>(&rows, panel, k, &mut one);
+                *acc = one[0];
+            }
+        }
+        for (g, acc) in acc.iter().enumerate().take(panels - q0) {
+            let q = q0 + g;
+            let cols = NR.min(n - q * NR);
+            for (r, acc) in acc.iter().enumerate() {
+                c[r * n + q * NR..][..cols].copy_from_slice(&acc[..cols]);
+            }
+        }
+    }
+}
+
+/// `G` consecutive packed panels (`group`, `G × k × NR`) times the `R` rows: `G × R` register
+/// tiles advanced together, each element's chain in order of `p`.
+#[inline(always)]
+fn panel_group<const R: usize, const G: usize>(
+    rows: &[&[f32]; R],
+    group: &[f32],
+    k: usize,
+    acc: &mut [[[f32; NR]; R]; G],
+) {
+    let mut a = *acc;
+    for p in 0..k {
+        for (g, a) in a.iter_mut().enumerate() {
+            let brow: &[f32; NR] = group[(g * k + p) * NR..(g * k + p + 1) * NR]
+                .try_into()
+                .expect("panel row");
+            for r in 0..R {
+                let x = rows[r][p];
+                for (acc, &y) in a[r].iter_mut().zip(brow) {
+                    *acc = x.mul_add(y, *acc);
+                }
+            }
+        }
+    }
+    *acc = a;
 }
 
 /// One `R × NR` register tile of [`matmul`]: rows `i..i + R` of `a` times one packed panel.
@@ -222,16 +293,28 @@ pub const VALUE_LANES: usize = 4;
 /// Query rows per block in [`attend`]: a key tile or value block, once in L1, serves them all.
 pub const ROW_BLOCK: usize = 8;
 
+/// Where the keys of the row at position `i` begin under a sliding `window` ([`attend`]): 0
+/// while the row sees at most `window` positions, else `i + 1 - window`.
+#[inline(always)]
+pub fn window_start(i: usize, window: usize) -> usize {
+    (i + 1).saturating_sub(window)
+}
+
 multiversion! {
     /// Causal attention of one head for the query rows at positions `i0..i0 + rows`.
     ///
     /// `q` holds `rows × hd` queries (already rotated and scaled), `kt` the keys (`stride`
     /// positions laid out by [`key_index`]), `v` the values (`stride × hd`); `scores` is scratch
     /// of at least `min(rows, ROW_BLOCK) × stride`, `stride` a multiple of [`KEY_TILE`] and above
-    /// `i0 + rows - 1`. For the row at position `i`, with
-    /// `s_j = fma-chain over d = 0..hd of q[d] k_j[d]`: `m = max_{j<=i} s_j`,
-    /// `e_j = exp(s_j - m)`, `z = math::sum(e_0..=e_i)`; then four partial sums
-    /// `a_p[d] = fma-chain over j = p, p+4, p+8, ... <= i of e_j v_j[d]` and
+    /// `i0 + rows - 1`.
+    ///
+    /// The row at position `i` sees the keys `j` in `s..=i`, `s = window_start(i, window)`, and
+    /// when `s > 0` also key 0 (the start token, kept as an attention sink); `window =
+    /// usize::MAX` is full causal attention. With `s_j = fma-chain over d = 0..hd of q[d]
+    /// k_j[d]`: `m = max` over the keys seen, `e_j = exp(s_j - m)`, `z = math::sum` of the
+    /// sequence `(e_0 if s > 0), e_s, …, e_i`; then four partial sums `a_p[d] = fma-chain over
+    /// j ≡ p (mod 4), s <= j <= i, in order, of e_j v_j[d]`, where `a_0` starts from
+    /// `e_0 · v_0[d]` when `s > 0` and the others from 0, and
     /// `out[d] = ((a_0[d] + a_1[d]) + (a_2[d] + a_3[d])) / z`. Nothing depends on `i0`, `rows`
     /// or the keys after `i`: a query gives the same output alone or among others.
     pub fn attend(
@@ -242,20 +325,23 @@ multiversion! {
         hd: usize,
         i0: usize,
         rows: usize,
+        window: usize,
         scores: &mut [f32],
         out: &mut [f32],
     ) {
         assert!(stride.is_multiple_of(KEY_TILE) && i0 + rows <= stride, "attend shapes");
         assert!(q.len() >= rows * hd && kt.len() >= hd * stride && v.len() >= stride * hd);
         assert!(scores.len() >= ROW_BLOCK.min(rows) * stride && out.len() >= rows * hd);
+        assert!(window >= 1, "attention window");
         for b0 in (0..rows).step_by(ROW_BLOCK) {
             let n = ROW_BLOCK.min(rows - b0);
             let first = i0 + b0;
+            let starts: [usize; ROW_BLOCK] = std::array::from_fn(|r| window_start(first + r, window));
             // Scores over whole key tiles, each tile for every row of the block that reaches
-            // it; keys past a row's position are computed and never used.
-            for j in (0..first + n).step_by(KEY_TILE) {
+            // it; keys outside a row's window are computed and never used.
+            for j in (starts[0] / KEY_TILE * KEY_TILE..first + n).step_by(KEY_TILE) {
                 let tile = &kt[j * hd..(j + KEY_TILE) * hd];
-                for r in (0..n).filter(|r| j <= first + r) {
+                for r in (0..n).filter(|&r| j <= first + r && j + KEY_TILE > starts[r]) {
                     let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
                     let mut acc = [0.0f32; KEY_TILE];
                     for (d, &x) in q.iter().enumerate() {
@@ -269,24 +355,46 @@ multiversion! {
                 }
             }
             let mut z = [0.0f32; ROW_BLOCK];
+            let mut sink = [0.0f32; ROW_BLOCK];
             for (r, z) in z.iter_mut().enumerate().take(n) {
-                let weights = &mut scores[r * stride..r * stride + first + r + 1];
+                let (i, s) = (first + r, starts[r]);
+                if s > 0 {
+                    // The sink's score, in the slot just before the window (unused otherwise).
+                    let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
+                    let mut acc = 0.0f32;
+                    for (d, &x) in q.iter().enumerate() {
+                        acc = x.mul_add(kt[d * KEY_TILE], acc);
+                    }
+                    scores[r * stride + s - 1] = acc;
+                }
+                let weights = &mut scores[r * stride + s.saturating_sub(1)..r * stride + i + 1];
                 let max = math::max(weights);
-                for s in weights.iter_mut() {
-                    *s = math::exp(*s - max);
+                for w in weights.iter_mut() {
+                    *w = math::exp(*w - max);
                 }
                 *z = math::sum(weights);
+                if s > 0 {
+                    sink[r] = weights[0];
+                    // Zero weights from the 4-aligned start up to the window leave the partial
+                    // sums exactly as they were (every e_j is positive and finite).
+                    scores[r * stride + s / VALUE_LANES * VALUE_LANES..r * stride + s].fill(0.0);
+                }
             }
             let out = &mut out[b0 * hd..(b0 + n) * hd];
+            let rows = Block { first, n, starts: &starts, sink: &sink };
             match hd {
-                16 => weighted_values::<16>(scores, stride, v, first, n, out),
-                32 => weighted_values::<32>(scores, stride, v, first, n, out),
-                64 => weighted_values::<64>(scores, stride, v, first, n, out),
+                16 => weighted_values::<16>(scores, stride, v, &rows, out),
+                32 => weighted_values::<32>(scores, stride, v, &rows, out),
+                64 => weighted_values::<64>(scores, stride, v, &rows, out),
                 _ => {
                     for r in 0..n {
+                        let begin = starts[r] / VALUE_LANES * VALUE_LANES;
                         for d in 0..hd {
                             let mut acc = [0.0f32; VALUE_LANES];
-                            for j in 0..=first + r {
+                            if starts[r] > 0 {
+                                acc[0] = sink[r] * v[d];
+                            }
+                            for j in begin..=first + r {
                                 let w = scores[r * stride + j];
                                 acc[j % VALUE_LANES] = w.mul_add(v[j * hd + d], acc[j % VALUE_LANES]);
                             }
@@ -304,29 +412,48 @@ multiversion! {
     }
 }
 
-/// The weighted values of [`attend`] for `n` rows at positions `first..first + n`, head width
-/// `HD`: value blocks of [`KEY_TILE`] positions outer, rows inner; each row's four partial
-/// chains advance in order of `j`, so the result is as if each row ran alone.
+/// The query rows of one [`attend`] block: positions `first..first + n`, where each row's
+/// window starts, and each row's sink weight `e_0` (used when its window starts past 0).
+struct Block<'a> {
+    first: usize,
+    n: usize,
+    starts: &'a [usize; ROW_BLOCK],
+    sink: &'a [f32; ROW_BLOCK],
+}
+
+/// The weighted values of [`attend`] for a block of rows, head width `HD`: value blocks of
+/// [`KEY_TILE`] positions outer, rows inner; each row's four partial chains advance in order of
+/// `j` from its 4-aligned window start, so the result is as if each row ran alone.
 #[inline(always)]
 fn weighted_values<const HD: usize>(
     weights: &[f32],
     stride: usize,
     v: &[f32],
-    first: usize,
-    n: usize,
+    rows: &Block,
     out: &mut [f32],
 ) {
+    let (first, n) = (rows.first, rows.n);
     let mut acc = [[[0.0f32; HD]; VALUE_LANES]; ROW_BLOCK];
-    for j0 in (0..first + n).step_by(KEY_TILE) {
+    for ((acc, &start), &sink) in acc.iter_mut().zip(rows.starts).zip(rows.sink).take(n) {
+        if start > 0 {
+            for (a, &y) in acc[0].iter_mut().zip(&v[..HD]) {
+                *a = sink * y;
+            }
+        }
+    }
+    let begins: [usize; ROW_BLOCK] =
+        std::array::from_fn(|r| rows.starts[r] / VALUE_LANES * VALUE_LANES);
+    for j0 in (begins[0] / KEY_TILE * KEY_TILE..first + n).step_by(KEY_TILE) {
         for (r, acc) in acc.iter_mut().enumerate().take(n) {
+            let begin = j0.max(begins[r]);
             let end = (j0 + KEY_TILE).min(first + r + 1);
-            if j0 >= end {
+            if begin >= end {
                 continue;
             }
             let mut a = *acc;
-            let w = &weights[r * stride + j0..r * stride + end];
-            let vs = &v[j0 * HD..end * HD];
-            // j0 is a multiple of 4, so lane p takes the keys j ≡ p (mod 4).
+            let w = &weights[r * stride + begin..r * stride + end];
+            let vs = &v[begin * HD..end * HD];
+            // begin is a multiple of 4, so lane p takes the keys j ≡ p (mod 4).
             let mut groups = w
                 .chunks_exact(VALUE_LANES)
                 .zip(vs.chunks_exact(VALUE_LANES * HD));
@@ -514,6 +641,9 @@ mod tests {
             (5, 7, 33),
             (67, 19, 64),
             (4, 256, 96),
+            (2, 33, 100),
+            (3, 16, 80),
+            (1, 128, 256),
             (130, 3, 31),
         ] {
             let a = values(m * k, 1);
@@ -556,6 +686,7 @@ mod tests {
                 hd,
                 0,
                 45,
+                usize::MAX,
                 &mut scores,
                 &mut all,
             );
@@ -571,6 +702,7 @@ mod tests {
                         hd,
                         i,
                         1,
+                        usize::MAX,
                         &mut scores,
                         &mut one,
                     );
@@ -580,6 +712,94 @@ mod tests {
                         .map(|x| x.to_bits())
                         .collect();
                     assert_eq!(bits, want, "{isa:?} hd {hd} row {i}");
+                }
+            }
+        }
+    }
+
+    /// [`attend`]'s documented definition for the row at position `i`, written plainly.
+    fn attend_reference(
+        q: &[f32],
+        kt: &[f32],
+        v: &[f32],
+        hd: usize,
+        i: usize,
+        window: usize,
+    ) -> Vec<f32> {
+        let s = window_start(i, window);
+        let score = |j: usize| {
+            let mut acc = 0.0f32;
+            for d in 0..hd {
+                acc = q[d].mul_add(kt[key_index(hd, j, d)], acc);
+            }
+            acc
+        };
+        let mut seen: Vec<usize> = if s > 0 { vec![0] } else { vec![] };
+        seen.extend(s..=i);
+        let m = seen
+            .iter()
+            .map(|&j| score(j))
+            .fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f32> = seen.iter().map(|&j| math::exp(score(j) - m)).collect();
+        let z = math::sum(&e);
+        let mut out = vec![0.0f32; hd];
+        for (d, out) in out.iter_mut().enumerate() {
+            let mut a = [0.0f32; VALUE_LANES];
+            if s > 0 {
+                a[0] = e[0] * v[d];
+            }
+            for (&j, &w) in seen.iter().zip(&e).filter(|(j, _)| **j >= s) {
+                a[j % VALUE_LANES] = w.mul_add(v[j * hd + d], a[j % VALUE_LANES]);
+            }
+            *out = ((a[0] + a[1]) + (a[2] + a[3])) / z;
+        }
+        out
+    }
+
+    #[test]
+    fn windowed_attention_is_its_definition_in_any_block() {
+        for hd in [16, 32, 8] {
+            let stride = 192;
+            let q = values(stride * hd, 6);
+            let kt = values(hd * stride, 7);
+            let v = values(stride * hd, 8);
+            let mut scores = vec![0.0; ROW_BLOCK * stride];
+            for window in [1, 2, 5, 63, 64, 100, 191, usize::MAX] {
+                let want: Vec<Vec<f32>> = (0..stride)
+                    .map(|i| attend_reference(&q[i * hd..], &kt, &v, hd, i, window))
+                    .collect();
+                for isa in Isa::available() {
+                    // Whole sequence in one call, then odd-sized calls, then one row at a time.
+                    for per_call in [stride, 13, 1] {
+                        let mut out = vec![0.0; stride * hd];
+                        for i0 in (0..stride).step_by(per_call) {
+                            let n = per_call.min(stride - i0);
+                            attend(
+                                isa,
+                                &q[i0 * hd..],
+                                &kt,
+                                &v,
+                                stride,
+                                hd,
+                                i0,
+                                n,
+                                window,
+                                &mut scores,
+                                &mut out[i0 * hd..],
+                            );
+                        }
+                        for (i, want) in want.iter().enumerate() {
+                            let got: Vec<u32> = out[i * hd..(i + 1) * hd]
+                                .iter()
+                                .map(|x| x.to_bits())
+                                .collect();
+                            let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
+                            assert_eq!(
+                                got, want,
+                                "{isa:?} hd {hd} window {window} per call {per_call} row {i}"
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -37,4 +37,13 @@ pub use kernels::Isa;
 
 /// The version of the engine's arithmetic. Archives record it; any change to what a kernel
 /// computes (not how fast) must bump it.
-pub const NUMERICS_VERSION: u16 = 1;
+///
+/// - 1: every network attends to all earlier positions of its chunk.
+/// - 2: lmzip's byte Transformers attend to the start token and the last 512 positions
+///   ([`kernels::attend`]'s window; `lmzip_models::transformer::window_for`); every other
+///   computation is as in 1.
+pub const NUMERICS_VERSION: u16 = 2;
+
+/// The oldest numerics version this build still computes: archives from
+/// `OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION` decode.
+pub const OLDEST_NUMERICS_VERSION: u16 = 1;

@@ -44,9 +44,13 @@ pub use lmzip_models::{Model, ModelId};
 use std::io::{Read, Write};
 
 /// The version of every numeric procedure on the coding path (the coder, the models'
-/// arithmetic, the Transformer engine's kernels). Archives record it; a decoder refuses a
-/// different one.
+/// arithmetic, the Transformer engine's kernels). Archives record it; a decoder reads
+/// [`OLDEST_NUMERICS_VERSION`] to this one, with a model computing the archive's version
+/// ([`Model::numerics`]).
 pub const NUMERICS_VERSION: u16 = lmzip_engine::NUMERICS_VERSION;
+
+/// The oldest numerics version this build decodes.
+pub const OLDEST_NUMERICS_VERSION: u16 = lmzip_engine::OLDEST_NUMERICS_VERSION;
 
 /// The default chunk size: 2048 bytes, the paper's.
 pub const DEFAULT_CHUNK_SIZE: u32 = 2048;

@@ -291,8 +291,7 @@ impl Plan {
 
     /// The archive's header, as [`Plan::compress`] writes it.
     pub fn header(&self, original_len: Option<u64>) -> Header {
-        let id = with_coding_model!(self, m => m.id());
-        write::header_for(id, self.chunk_size, original_len)
+        with_coding_model!(self, m => write::header_for(&m, self.chunk_size, original_len))
     }
 
     /// Code one block (or chunk) of at most [`Plan::chunk_size`] bytes into its record, as the
@@ -442,7 +441,9 @@ fn model_for(header: &Header, model: Option<&str>) -> Result<AnyModel, Error> {
         name: &header.model_name,
         sha256: header.model_sha256,
     };
-    let model = registry::for_header(&named, model).map_err(|e| Error::Model(e.0))?;
+    let model = registry::for_header(&named, model)
+        .and_then(|m| m.for_numerics(header.numerics_version))
+        .map_err(|e| Error::Model(e.0))?;
     Ok(model.for_chunks(header.chunk_size as usize))
 }
 

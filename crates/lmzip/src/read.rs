@@ -1,6 +1,7 @@
 //! Decompression as a `Read` adapter.
 
-use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel, write::batch_chunks};
+use crate::write::batch_chunks;
+use crate::{Error, NUMERICS_VERSION, OLDEST_NUMERICS_VERSION, chunk, filter, parallel};
 use lmzip_format::{ChunkRecord, Header, Record, crc32c, crc32c_append, read_record};
 use lmzip_models::Model;
 use std::io::{self, Read};
@@ -43,10 +44,19 @@ impl<R: Read, M: Model> Decoder<R, M> {
         if threads == 0 {
             return Err(Error::Config("thread count must be at least 1".into()));
         }
-        if header.numerics_version != NUMERICS_VERSION {
+        let numerics = header.numerics_version;
+        if !(OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION).contains(&numerics) {
             return Err(Error::Unsupported(format!(
-                "numerics version {} (this build has {NUMERICS_VERSION})",
-                header.numerics_version
+                "numerics version {numerics} (this build reads {OLDEST_NUMERICS_VERSION} to \
+                 {NUMERICS_VERSION})"
+            )));
+        }
+        if let Some(computed) = model.numerics()
+            && computed != numerics
+        {
+            return Err(Error::Unsupported(format!(
+                "the archive was written under numerics version {numerics}, and the model given \
+                 computes version {computed}"
             )));
         }
         let id = model.id();

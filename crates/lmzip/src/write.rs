@@ -2,7 +2,7 @@
 
 use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel};
 use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_block, write_end};
-use lmzip_models::{Model, ModelId};
+use lmzip_models::Model;
 use std::io::{self, Write};
 
 /// Options for an [`Encoder`].
@@ -59,7 +59,7 @@ impl EncoderBuilder {
         if self.threads == 0 {
             return Err(Error::Config("thread count must be at least 1".into()));
         }
-        let header = header_for(model.id(), self.chunk_size, self.original_len);
+        let header = header_for(&model, self.chunk_size, self.original_len);
         header.write(&mut w)?;
         let states = (0..self.threads).map(|_| model.new_state()).collect();
         let batch_chunks = batch_chunks(self.threads, self.chunk_size);
@@ -96,10 +96,16 @@ pub(crate) fn check_chunk_size(chunk_size: u32, context: Option<usize>) -> Resul
     Ok(())
 }
 
-/// The header of an archive coded by the model `id` in chunks of `chunk_size` bytes.
-pub(crate) fn header_for(id: ModelId, chunk_size: u32, original_len: Option<u64>) -> Header {
+/// The header of an archive coded by `model` in chunks of `chunk_size` bytes, under the numerics
+/// the model computes ([`Model::numerics`], else this build's).
+pub(crate) fn header_for<M: Model>(
+    model: &M,
+    chunk_size: u32,
+    original_len: Option<u64>,
+) -> Header {
+    let id = model.id();
     Header {
-        numerics_version: NUMERICS_VERSION,
+        numerics_version: model.numerics().unwrap_or(NUMERICS_VERSION),
         chunk_size,
         original_len,
         model_name: id.name,

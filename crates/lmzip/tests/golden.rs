@@ -1,8 +1,10 @@
 //! Golden archives (`tests/golden/` at the repository root): format 1 / numerics 1, written
 //! before the layout move, and format 2 (solid mode, `*.solidN.lmz`, level N), written by
-//! [`write_solid_goldens`]. Each must decode to its original, at any thread count, forever.
-//! Re-encoding the original today must also give the same bytes, as long as the format and
-//! numerics versions are those the archive records.
+//! [`write_solid_goldens`] under numerics 1. Each must decode to its original, at any thread
+//! count, forever, with the model computing the numerics version the archive records.
+//! Re-encoding the original with that model must also give the same bytes; for a model whose
+//! predictions do not depend on the version (the baseline, an LLM), the header then records
+//! this build's version, and every other byte is the same.
 
 use lmzip::read::Decoder;
 use lmzip_models::registry::{self, AnyModel};
@@ -14,14 +16,24 @@ fn golden() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
 }
 
-/// The model an archive of `tests/golden` names: `baseline`, the compiled-in default, or the
-/// tiny Llama directory beside the archives.
-fn model_for(name: &str) -> AnyModel {
+/// The model an archive of `tests/golden` names (`baseline`, the compiled-in default, or the
+/// tiny Llama directory beside the archives), computing numerics `version`.
+fn model_for(name: &str, version: u16) -> AnyModel {
     let given = match name {
         "llama-tiny" => golden().join("llama-tiny").display().to_string(),
         other => other.to_string(),
     };
-    registry::by_name(&given).unwrap()
+    registry::by_name(&given)
+        .unwrap()
+        .for_numerics(version)
+        .unwrap()
+}
+
+/// An archive's header and the bytes after it.
+fn split(archive: &[u8]) -> (lmzip::Header, &[u8]) {
+    let mut rest = archive;
+    let header = lmzip::Header::read(&mut rest).unwrap();
+    (header, rest)
 }
 
 fn decode(archive: &[u8], model: AnyModel, threads: usize) -> Vec<u8> {
@@ -104,8 +116,29 @@ fn write_solid_goldens() {
     std::fs::write(golden().join("calls.bin"), calls(2500)).unwrap();
     for (original, model, level, block) in SOLID {
         let data = std::fs::read(original_path(original)).unwrap();
-        let archive = encode(&data, model_for(model), block, Some(level));
+        let archive = encode(&data, model_for(model, 1), block, Some(level));
         let name = format!("{original}.{model}.solid{level}.lmz");
+        std::fs::write(golden().join(name), archive).unwrap();
+    }
+}
+
+/// Golden archives of numerics 2 (the default Transformer's attention window of 512), named
+/// `*.n2.lmz`: (original, model, mixer level or none for the paper's chunks, chunk or block
+/// size). Written once by `cargo test -p lmzip --test golden -- --ignored
+/// write_numerics_2_goldens`.
+const NUMERICS_2: [(&str, &str, Option<u8>, u32); 2] = [
+    ("text", "lmzip-800k", None, 2048),
+    ("text", "lmzip-800k", Some(6), 4096),
+];
+
+#[test]
+#[ignore = "writes tests/golden: run once, by hand"]
+fn write_numerics_2_goldens() {
+    for (original, model, level, size) in NUMERICS_2 {
+        let data = std::fs::read(original_path(original)).unwrap();
+        let archive = encode(&data, model_for(model, 2), size, level);
+        let solid = level.map_or(String::new(), |l| format!(".solid{l}"));
+        let name = format!("{original}.{model}{solid}.n2.lmz");
         std::fs::write(golden().join(name), archive).unwrap();
     }
 }
@@ -128,6 +161,11 @@ fn golden_archives_decode_and_re_encode_identically() {
         let Some(stem) = file.strip_suffix(".lmz") else {
             continue;
         };
+        // `.nV`: written under numerics V (else 1).
+        let (stem, numerics) = match stem.rsplit_once(".n") {
+            Some((stem, v)) if v.parse::<u16>().is_ok() => (stem, v.parse().unwrap()),
+            _ => (stem, 1),
+        };
         let (original, model) = stem.split_once('.').unwrap();
         let (model, level) = match model.split_once(".solid") {
             Some((model, level)) => (model, Some(level.parse::<u8>().unwrap())),
@@ -138,15 +176,74 @@ fn golden_archives_decode_and_re_encode_identically() {
         let header = lmzip::Header::read(&mut &archive[..]).unwrap();
         assert_eq!(header.model_name, model, "{file}");
         assert_eq!(header.mixer, level, "{file}");
+        assert_eq!(header.numerics_version, numerics, "{file}");
+        let version = header.numerics_version;
         for threads in [1, 2, 3] {
             assert!(
-                decode(&archive, model_for(model), threads) == data,
+                decode(&archive, model_for(model, version), threads) == data,
                 "{file} at {threads} threads"
             );
         }
-        let again = encode(&data, model_for(model), header.chunk_size, level);
-        assert!(again == archive, "{file}: re-encoding gives other bytes");
+        let again = encode(&data, model_for(model, version), header.chunk_size, level);
+        let (mut again_header, again_body) = split(&again);
+        if again_header.numerics_version != version {
+            assert!(
+                model != "lmzip-800k",
+                "{file}: the Transformer re-encodes its version"
+            );
+            assert_eq!(
+                again_header.numerics_version,
+                lmzip::NUMERICS_VERSION,
+                "{file}"
+            );
+            again_header.numerics_version = version;
+        }
+        assert_eq!(
+            again_header, header,
+            "{file}: re-encoding gives another header"
+        );
+        assert!(
+            again_body == split(&archive).1,
+            "{file}: re-encoding gives other bytes"
+        );
         seen += 1;
     }
-    assert_eq!(seen, 7 + SOLID.len(), "every golden archive checked");
+    assert_eq!(
+        seen,
+        7 + SOLID.len() + NUMERICS_2.len(),
+        "every golden archive checked"
+    );
+}
+
+/// An archive's numerics version decides the model's predictions: a version this build does
+/// not know is refused by name, and so is a model computing another version than the archive's.
+#[test]
+fn numerics_versions_are_checked() {
+    let archive = std::fs::read(golden().join("text.lmzip-800k.lmz")).unwrap();
+    let (mut header, body) = split(&archive);
+    assert_eq!(header.numerics_version, 1);
+    let message = |archive: &[u8], version: u16| {
+        let model = registry::by_name("lmzip-800k").unwrap();
+        let model = model.for_numerics(version).unwrap();
+        with_model!(model, m => match Decoder::new(archive, m, 1) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        })
+    };
+    assert!(message(&archive, 1).is_empty());
+    let wrong = message(&archive, 2);
+    assert!(wrong.contains("numerics version 1"), "{wrong}");
+    header.numerics_version = lmzip::NUMERICS_VERSION + 1;
+    let mut future = Vec::new();
+    header.write(&mut future).unwrap();
+    future.extend_from_slice(body);
+    let unknown = message(&future, lmzip::NUMERICS_VERSION);
+    let want = format!("numerics version {}", lmzip::NUMERICS_VERSION + 1);
+    assert!(unknown.contains(&want), "{unknown}");
+    assert!(
+        registry::by_name("lmzip-800k")
+            .unwrap()
+            .for_numerics(lmzip::NUMERICS_VERSION + 1)
+            .is_err()
+    );
 }

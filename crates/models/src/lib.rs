@@ -266,6 +266,13 @@ pub trait Model: Send + Sync {
             self.predict(state, cdf);
         }
     }
+
+    /// The numerics version ([`lmzip_engine::NUMERICS_VERSION`]) whose predictions this model
+    /// computes, when its predictions differ between versions; `None` (the default) when they
+    /// are the same under every version this build supports.
+    fn numerics(&self) -> Option<u16> {
+        None
+    }
 }
 
 impl<M: Model + ?Sized> Model for &M {
@@ -305,6 +312,9 @@ impl<M: Model + ?Sized> Model for &M {
     }
     fn predict_batch(&self, states: &mut [Self::State], cdfs: &mut [Cdf]) {
         (**self).predict_batch(states, cdfs)
+    }
+    fn numerics(&self) -> Option<u16> {
+        (**self).numerics()
     }
 }
 

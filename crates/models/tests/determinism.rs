@@ -354,3 +354,88 @@ fn model_files_round_trip_and_hash() {
     .unwrap();
     assert!(file::load(dir.path()).is_err());
 }
+
+/// A sliding attention window (numerics 2): teacher forcing, one byte at a time and a
+/// staggered lockstep batch give the same bits on every kernel version, past the window.
+#[test]
+fn windowed_attention_agrees_on_every_path() {
+    let config = Config::new(64, 2, 4, 300);
+    for window in [1, 37, 64, 100] {
+        let chunks: Vec<Vec<u8>> = (0..3).map(|i| text(300 - 50 * i, i)).collect();
+        let reference: Vec<Vec<u32>> = chunks
+            .iter()
+            .map(|c| {
+                let m = model(&config, 5)
+                    .with_isa(Isa::Portable)
+                    .with_window(window);
+                bits(&teacher_forced(&m, c))
+            })
+            .collect();
+        for isa in Isa::available() {
+            let m = model(&config, 5).with_isa(isa).with_window(window);
+            for (chunk, want) in chunks.iter().zip(&reference) {
+                assert_eq!(
+                    &bits(&teacher_forced(&m, chunk)),
+                    want,
+                    "{isa:?} w {window}"
+                );
+                assert_eq!(&bits(&incremental(&m, chunk)), want, "{isa:?} w {window}");
+            }
+            // Chunk i joins the batch at step 7 i, so the rows sit at different positions.
+            let mut caches: Vec<Cache> = chunks.iter().map(|_| m.new_cache()).collect();
+            let mut scratch = Scratch::default();
+            let mut logits = vec![0.0; chunks.len() * OUTPUT_VOCAB];
+            for step in 0..320 {
+                let members: Vec<usize> = (0..chunks.len())
+                    .filter(|&i| step >= 7 * i && step - 7 * i < chunks[i].len())
+                    .collect();
+                if members.is_empty() {
+                    continue;
+                }
+                let tokens: Vec<u32> = members
+                    .iter()
+                    .map(|&i| match step - 7 * i {
+                        0 => BOS,
+                        pos => u32::from(chunks[i][pos - 1]),
+                    })
+                    .collect();
+                let mut refs: Vec<&mut Cache> = caches
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| members.contains(i))
+                    .map(|(_, c)| c)
+                    .collect();
+                m.step(&mut refs, &tokens, &mut logits, &mut scratch);
+                for (row, &i) in logits.chunks_exact(OUTPUT_VOCAB).zip(&members) {
+                    let pos = step - 7 * i;
+                    assert_eq!(
+                        bits(row),
+                        reference[i][pos * OUTPUT_VOCAB..][..OUTPUT_VOCAB],
+                        "{isa:?} w {window} lockstep chunk {i} pos {pos}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The logits of a fixed model with a window of 50 over 300 positions, hashed: pins numerics
+/// 2's windowed attention on every machine (a change bumps `NUMERICS_VERSION` and this value).
+#[test]
+fn windowed_logits_are_pinned_across_machines() {
+    let config = Config::new(64, 2, 4, 300);
+    let m = model(&config, 11).with_window(50);
+    let mut h = Sha256::new();
+    for x in teacher_forced(&m, &text(300, 4)) {
+        h.update(x.to_bits().to_le_bytes());
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex, PINNED_WINDOWED_LOGITS_SHA256,
+        "the windowed attention's numerics changed on this build or machine"
+    );
+}
+
+const PINNED_WINDOWED_LOGITS_SHA256: &str =
+    "bb5c96766e59b385ad0d1467085e3e8e977dafcbb14a864b4464ff801c206b8f";

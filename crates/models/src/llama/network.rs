@@ -281,6 +281,7 @@ impl Llama {
                 positions,
                 qs,
                 hd,
+                usize::MAX,
                 dest,
                 &mut s.attend,
             );

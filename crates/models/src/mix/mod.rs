@@ -177,6 +177,10 @@ impl<M: Model> Model for Mixed<M> {
         16
     }
 
+    fn numerics(&self) -> Option<u16> {
+        self.inner.numerics()
+    }
+
     fn new_state(&self) -> Self::State {
         let contexts = Contexts::new(self.level.full, self.table_bits, self.match_bits);
         let n = contexts.inputs_len() + EXTRA_INPUTS;

@@ -19,9 +19,24 @@ use crate::net::{self, NetState, Network, TableBuffers};
 use crate::{Model, ModelId, Symbols};
 use config::OUTPUT_VOCAB;
 use lmzip_coder::Cdf;
-use lmzip_engine::Cache;
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
+use lmzip_engine::{Cache, NUMERICS_VERSION, OLDEST_NUMERICS_VERSION};
 use std::path::Path;
+
+/// The attention window of numerics version 2 and later: each byte's prediction sees the start
+/// token and the last 512 positions (itself included).
+pub const ATTENTION_WINDOW: usize = 512;
+
+/// The attention window a byte Transformer runs under numerics `version` ([`NUMERICS_VERSION`]):
+/// every position in version 1, [`ATTENTION_WINDOW`] from version 2; `None` for a version this
+/// build does not know.
+pub fn window_for(version: u16) -> Option<usize> {
+    match version {
+        1 => Some(usize::MAX),
+        2 => Some(ATTENTION_WINDOW),
+        _ => None,
+    }
+}
 
 /// A Transformer with the name and hash an archive records.
 #[derive(Debug, Clone)]
@@ -29,6 +44,7 @@ pub struct TransformerModel {
     name: String,
     sha256: [u8; 32],
     net: Transformer,
+    numerics: u16,
 }
 
 /// Per-chunk state of a [`TransformerModel`].
@@ -53,14 +69,30 @@ pub fn inputs_at<C: AsRef<[u8]>>(chunks: &[C], pos: usize) -> Vec<u32> {
 }
 
 impl TransformerModel {
-    /// Wrap a loaded network under `name` (at most [`ModelId::MAX_NAME_LEN`] bytes).
+    /// Wrap a loaded network under `name` (at most [`ModelId::MAX_NAME_LEN`] bytes), to run
+    /// under this build's [`NUMERICS_VERSION`].
     pub fn new(name: &str, sha256: [u8; 32], net: Transformer) -> TransformerModel {
         assert!(name.len() <= ModelId::MAX_NAME_LEN, "model name too long");
-        TransformerModel {
+        let model = TransformerModel {
             name: name.into(),
             sha256,
             net,
+            numerics: NUMERICS_VERSION,
+        };
+        model
+            .for_numerics(NUMERICS_VERSION)
+            .expect("BUG: the current numerics version is known")
+    }
+
+    /// The same model computing the predictions of numerics `version` (to decode an archive
+    /// written under it), or `None` when this build does not support that version.
+    pub fn for_numerics(mut self, version: u16) -> Option<TransformerModel> {
+        if !(OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION).contains(&version) {
+            return None;
         }
+        self.net.set_window(window_for(version)?);
+        self.numerics = version;
+        Some(self)
     }
 
     /// Load the model directory `dir` (see [`file`](mod@file)) under `name`.
@@ -77,6 +109,14 @@ impl TransformerModel {
             loaded.sha256,
             loaded.transformer,
         ))
+    }
+
+    /// The same model with another attention window (see [`Transformer::with_window`]), for
+    /// experiments: an archive records only the numerics version, so what this model codes
+    /// decodes only with the same window.
+    pub fn with_attention_window(mut self, window: usize) -> TransformerModel {
+        self.net.set_window(window);
+        self
     }
 
     /// The network.
@@ -162,13 +202,13 @@ impl Model for TransformerModel {
     }
 
     /// Lockstep decoding shares each weight read among the chunks of a step, but every chunk
-    /// reads its own key/value cache: as many chunks as keep their caches within about 12 MB
-    /// (a share of a typical L3 cache), or 8 when even one cache is larger and weight reuse is
-    /// all there is to gain. Measured on a 2-core AMD EPYC: 200K best at 2–3, 800K at 1, 3.2M
-    /// at 8.
+    /// reads its own key/value cache (the positions its attention window sees): as many chunks
+    /// as keep what they read within about 12 MB (a share of a typical L3 cache), or 8 when
+    /// even one is larger and weight reuse is all there is to gain.
     fn lockstep_chunks(&self) -> usize {
         let c = self.net.config();
-        let cache_bytes = 2 * c.n_layers * c.d_model * c.context * 4;
+        let seen = c.context.min(self.net.window());
+        let cache_bytes = 2 * c.n_layers * c.d_model * seen * 4;
         match (12usize << 20) / cache_bytes.max(1) {
             0 => 8,
             n => n.min(8),
@@ -177,5 +217,9 @@ impl Model for TransformerModel {
 
     fn predict_batch(&self, states: &mut [TransformerState], cdfs: &mut [Cdf]) {
         net::predict_batch(self, states, cdfs, &fill)
+    }
+
+    fn numerics(&self) -> Option<u16> {
+        Some(self.numerics)
     }
 }

@@ -181,6 +181,7 @@ pub struct Transformer {
     head: Packed,
     rope: Rope,
     isa: Isa,
+    window: usize,
 }
 
 /// Where a forward's time went, accumulated over calls (see [`Scratch::profile`]).
@@ -279,7 +280,30 @@ impl Transformer {
             head,
             rope,
             isa: Isa::detect(),
+            window: usize::MAX,
         }
+    }
+
+    /// The same model attending to at most the last `window` positions and the start token
+    /// ([`kernels::attend`]); `usize::MAX` (the default) attends to every position.
+    pub fn with_window(mut self, window: usize) -> Transformer {
+        self.set_window(window);
+        self
+    }
+
+    /// Set the attention window (see [`Transformer::with_window`]).
+    ///
+    /// # Panics
+    /// When `window` is 0.
+    pub fn set_window(&mut self, window: usize) {
+        assert!(window >= 1, "attention window");
+        self.window = window;
+    }
+
+    /// The attention window: each position sees at most this many (itself included), and the
+    /// start token.
+    pub fn window(&self) -> usize {
+        self.window
     }
 
     /// The same model running another kernel version (for tests and benchmarks).
@@ -457,6 +481,7 @@ impl Transformer {
                 positions,
                 q,
                 hd,
+                self.window,
                 dest,
                 &mut s.attend,
             );
