@@ -39,7 +39,7 @@ pub use kernels::Isa;
 /// computes (not how fast) must bump it.
 ///
 /// - 1: every network attends to all earlier positions of its chunk.
-/// - 2: lmzip's byte Transformers attend to the start token and the last 512 positions
+/// - 2: lmzip's byte Transformers attend to the start token and the last 256 positions
 ///   ([`kernels::attend`]'s window; `lmzip_models::transformer::window_for`); every other
 ///   computation is as in 1.
 pub const NUMERICS_VERSION: u16 = 2;

@@ -122,7 +122,7 @@ fn write_solid_goldens() {
     }
 }
 
-/// Golden archives of numerics 2 (the default Transformer's attention window of 512), named
+/// Golden archives of numerics 2 (the default Transformer's attention window of 256), named
 /// `*.n2.lmz`: (original, model, mixer level or none for the paper's chunks, chunk or block
 /// size). Written once by `cargo test -p lmzip --test golden -- --ignored
 /// write_numerics_2_goldens`.

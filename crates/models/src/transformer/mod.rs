@@ -24,8 +24,8 @@ use lmzip_engine::{Cache, NUMERICS_VERSION, OLDEST_NUMERICS_VERSION};
 use std::path::Path;
 
 /// The attention window of numerics version 2 and later: each byte's prediction sees the start
-/// token and the last 512 positions (itself included).
-pub const ATTENTION_WINDOW: usize = 512;
+/// token and the last 256 positions (itself included).
+pub const ATTENTION_WINDOW: usize = 256;
 
 /// The attention window a byte Transformer runs under numerics `version` ([`NUMERICS_VERSION`]):
 /// every position in version 1, [`ATTENTION_WINDOW`] from version 2; `None` for a version this
