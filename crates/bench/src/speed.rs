@@ -205,17 +205,23 @@ fn model_speed(args: &SpeedArgs, name: &str, threads: usize) -> Outcome {
     };
     let level = lmzip_models::mix::Level::new(lmzip::options::DEFAULT_LEVEL).context("level")?;
     let block_size = lmzip::options::block_size_for(level.number);
+    let isa = Isa::detect();
+    let peak = peak_flops(isa, threads);
     println!(
-        "kernels: {}; {threads} threads; model {name}; {} held-out chunks of 2048 bytes per set \
-         (seed 0); solid: the chunks concatenated, level {}, blocks of {block_size} bytes\n",
-        Isa::detect().name(),
+        "kernels: {}; {threads} threads; measured FMA peak {:.1} GFLOP/s; model {name}; {} \
+         held-out chunks of 2048 bytes per set (seed 0); solid: the chunks concatenated, level \
+         {}, blocks of {block_size} bytes; GFLOP/s counts the Transformer's multiply-adds × 2 \
+         (the mixer's integer work is not counted)\n",
+        isa.name(),
+        peak / 1e9,
         args.chunks,
         level.number,
     );
     println!(
-        "| window | data | mode | rate % | compress KB/s | decompress KB/s | decompress / compress |"
+        "| window | data | mode | rate % | MFLOP/byte | compress KB/s | GFLOP/s | decompress KB/s | GFLOP/s | decompress / compress |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let config = model.network().config().clone();
     for modality in [Modality::Text, Modality::Images, Modality::Audio8] {
         let root = args.data.join(modality.folder());
         let mut all = Vec::new();
@@ -238,12 +244,24 @@ fn model_speed(args: &SpeedArgs, name: &str, threads: usize) -> Outcome {
                 usize::MAX => "full".to_string(),
                 w => w.to_string(),
             };
+            let positions = config.context.min(2048);
+            let flop_per_byte = (0..positions)
+                .map(|p| config.flops_at_with_window(p, window))
+                .sum::<f64>()
+                / positions as f64;
+            let gflops = |bps: f64| {
+                let g = bps * flop_per_byte / 1e9;
+                format!("{g:.1} ({:.0} %)", 100.0 * g * 1e9 / peak)
+            };
             for (mode, m) in [("chunks", chunked), ("solid", solid)] {
                 println!(
-                    "| {label} | {modality} | {mode} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                    "| {label} | {modality} | {mode} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} | {:.2} |",
                     100.0 * m.rate(),
+                    flop_per_byte / 1e6,
                     m.compress_bps / 1e3,
+                    gflops(m.compress_bps),
                     m.decompress_bps / 1e3,
+                    gflops(m.decompress_bps),
                     m.decompress_bps / m.compress_bps,
                 );
             }

@@ -98,10 +98,17 @@ impl Config {
 
     /// Multiply-adds × 2 to score one byte at position `pos` (0-based) of a chunk.
     pub fn flops_at(&self, pos: usize) -> f64 {
+        self.flops_at_with_window(pos, usize::MAX)
+    }
+
+    /// [`Config::flops_at`] under an attention window: the position attends to at most
+    /// `window` keys and, past them, the start token.
+    pub fn flops_at_with_window(&self, pos: usize, window: usize) -> f64 {
         let d = self.d_model as f64;
         let weights = self.n_layers as f64 * (4.0 * d * d + 2.0 * d * self.d_ff as f64)
             + d * OUTPUT_VOCAB as f64;
-        let attention = self.n_layers as f64 * 2.0 * d * (pos + 1) as f64;
+        let keys = if pos < window { pos + 1 } else { window + 1 };
+        let attention = self.n_layers as f64 * 2.0 * d * keys as f64;
         2.0 * (weights + attention)
     }
 
