@@ -119,29 +119,89 @@ pub const NR: usize = 16;
 /// Rows per cache block of the matrix product.
 const MB: usize = 64;
 
+/// A weight value as a matrix panel stores it: an `f32`, or a bfloat16 (the high 16 bits of an
+/// `f32`, [`to_bf16`]) that widens to its `f32` exactly.
+pub trait PanelValue: Copy + Default + Send + Sync + 'static {
+    /// The value as an `f32` (exact).
+    fn widen(self) -> f32;
+}
+
+impl PanelValue for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+/// A bfloat16 value, kept as its 16 bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bf16(pub u16);
+
+impl PanelValue for Bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits(u32::from(self.0) << 16)
+    }
+}
+
+/// `x` rounded to bfloat16, to nearest with ties to even (by integer operations on the bits;
+/// `x` finite).
+pub fn to_bf16(x: f32) -> Bf16 {
+    let bits = x.to_bits();
+    let rounded = bits.wrapping_add(0x7FFF + ((bits >> 16) & 1));
+    Bf16((rounded >> 16) as u16)
+}
+
 /// A `k × n` matrix stored for [`matmul`]: panels of [`NR`] columns, each panel `k × NR`
-/// contiguous (columns past `n` are zero), so a register tile streams through memory.
+/// contiguous (columns past `n` are zero), so a register tile streams through memory. Values
+/// are `f32`, or bfloat16 ([`Packed::new_bf16`]: half the bytes to read, products computed from
+/// the widened values exactly as for `f32`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Packed {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: Panels,
+}
+
+/// The values of a [`Packed`] matrix.
+#[derive(Debug, Clone, PartialEq)]
+enum Panels {
+    F32(Vec<f32>),
+    Bf16(Vec<Bf16>),
+}
+
+/// `b` (row-major `k × n`) laid out in panels, each value through `convert`.
+fn panels<T: PanelValue>(b: &[f32], k: usize, n: usize, convert: impl Fn(f32) -> T) -> Vec<T> {
+    assert_eq!(b.len(), k * n, "packed matrix shape");
+    let count = n.div_ceil(NR);
+    let mut data = vec![T::default(); count * k * NR];
+    for q in 0..count {
+        for p in 0..k {
+            for c in 0..NR.min(n - q * NR) {
+                data[(q * k + p) * NR + c] = convert(b[p * n + q * NR + c]);
+            }
+        }
+    }
+    data
 }
 
 impl Packed {
     /// Pack the row-major `k × n` matrix `b`.
     pub fn new(b: &[f32], k: usize, n: usize) -> Packed {
-        assert_eq!(b.len(), k * n, "packed matrix shape");
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0.0; panels * k * NR];
-        for q in 0..panels {
-            for p in 0..k {
-                for c in 0..NR.min(n - q * NR) {
-                    data[(q * k + p) * NR + c] = b[p * n + q * NR + c];
-                }
-            }
+        Packed {
+            k,
+            n,
+            data: Panels::F32(panels(b, k, n, |x| x)),
         }
-        Packed { k, n, data }
+    }
+
+    /// Pack the row-major `k × n` matrix `b` rounded to bfloat16 ([`to_bf16`]).
+    pub fn new_bf16(b: &[f32], k: usize, n: usize) -> Packed {
+        Packed {
+            k,
+            n,
+            data: Panels::Bf16(panels(b, k, n, to_bf16)),
+        }
     }
 
     /// Rows (the inner dimension of the product).
@@ -158,36 +218,52 @@ impl Packed {
 multiversion! {
     /// `c = a · b` for row-major `a` (`m × k`) and `c` (`m × n`), `b` packed.
     ///
-    /// Element `c[i][j]` is `acc = 0; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`,
-    /// whatever the shape of the tiles, the row's position in `a`, or the version.
+    /// Element `c[i][j]` is `acc = 0; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`
+    /// (`b[p][j]` widened to `f32` when stored as bfloat16), whatever the shape of the tiles,
+    /// the row's position in `a`, or the version.
     pub fn matmul(a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
-        let (k, n) = (b.k, b.n);
-        assert!(a.len() >= m * k && c.len() >= m * n, "matmul shapes");
-        let mut tile_out = [[0.0f32; NR]; MR];
-        if m < MR {
-            few_rows(a, b, c, m);
-            return;
+        assert!(a.len() >= m * b.k && c.len() >= m * b.n, "matmul shapes");
+        match &b.data {
+            Panels::F32(data) => matmul_panels(a, data, b.k, b.n, c, m),
+            Panels::Bf16(data) => matmul_panels(a, data, b.k, b.n, c, m),
         }
-        for i0 in (0..m).step_by(MB) {
-            let i_end = (i0 + MB).min(m);
-            for (q, panel) in b.data.chunks_exact(k * NR).enumerate() {
-                let cols = NR.min(n - q * NR);
-                let mut i = i0;
-                while i < i_end {
-                    let rows = MR.min(i_end - i);
-                    match rows {
-                        MR => tile::<MR>(a, panel, &mut tile_out, i, k),
-                        1 => tile::<1>(a, panel, &mut tile_out, i, k),
-                        2 => tile::<2>(a, panel, &mut tile_out, i, k),
-                        3 => tile::<3>(a, panel, &mut tile_out, i, k),
-                        4 => tile::<4>(a, panel, &mut tile_out, i, k),
-                        _ => tile::<5>(a, panel, &mut tile_out, i, k),
-                    }
-                    for (r, out) in tile_out.iter().take(rows).enumerate() {
-                        c[(i + r) * n + q * NR..][..cols].copy_from_slice(&out[..cols]);
-                    }
-                    i += rows;
+    }
+}
+
+/// [`matmul`]'s body for one storage type.
+#[inline(always)]
+fn matmul_panels<T: PanelValue>(
+    a: &[f32],
+    data: &[T],
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+    m: usize,
+) {
+    if m < MR {
+        few_rows(a, data, k, n, c, m);
+        return;
+    }
+    let mut tile_out = [[0.0f32; NR]; MR];
+    for i0 in (0..m).step_by(MB) {
+        let i_end = (i0 + MB).min(m);
+        for (q, panel) in data.chunks_exact(k * NR).enumerate() {
+            let cols = NR.min(n - q * NR);
+            let mut i = i0;
+            while i < i_end {
+                let rows = MR.min(i_end - i);
+                match rows {
+                    MR => tile::<MR, T>(a, panel, &mut tile_out, i, k),
+                    1 => tile::<1, T>(a, panel, &mut tile_out, i, k),
+                    2 => tile::<2, T>(a, panel, &mut tile_out, i, k),
+                    3 => tile::<3, T>(a, panel, &mut tile_out, i, k),
+                    4 => tile::<4, T>(a, panel, &mut tile_out, i, k),
+                    _ => tile::<5, T>(a, panel, &mut tile_out, i, k),
                 }
+                for (r, out) in tile_out.iter().take(rows).enumerate() {
+                    c[(i + r) * n + q * NR..][..cols].copy_from_slice(&out[..cols]);
+                }
+                i += rows;
             }
         }
     }
@@ -197,30 +273,35 @@ multiversion! {
 /// or two rows still have 8 independent accumulation chains in flight (one panel's would leave
 /// the FMA units waiting on their latency). Each element's chain is the same as in [`tile`].
 #[inline(always)]
-fn few_rows(a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
+fn few_rows<T: PanelValue>(a: &[f32], data: &[T], k: usize, n: usize, c: &mut [f32], m: usize) {
     match m {
-        1 => few_rows_of::<1, 4>(a, b, c),
-        2 => few_rows_of::<2, 2>(a, b, c),
-        3 => few_rows_of::<3, 1>(a, b, c),
-        4 => few_rows_of::<4, 1>(a, b, c),
-        _ => few_rows_of::<5, 1>(a, b, c),
+        1 => few_rows_of::<1, 4, T>(a, data, k, n, c),
+        2 => few_rows_of::<2, 2, T>(a, data, k, n, c),
+        3 => few_rows_of::<3, 1, T>(a, data, k, n, c),
+        4 => few_rows_of::<4, 1, T>(a, data, k, n, c),
+        _ => few_rows_of::<5, 1, T>(a, data, k, n, c),
     }
 }
 
 #[inline(always)]
-fn few_rows_of<const R: usize, const G: usize>(a: &[f32], b: &Packed, c: &mut [f32]) {
-    let (k, n) = (b.k, b.n);
+fn few_rows_of<const R: usize, const G: usize, T: PanelValue>(
+    a: &[f32],
+    data: &[T],
+    k: usize,
+    n: usize,
+    c: &mut [f32],
+) {
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * k..(r + 1) * k]);
     let panels = n.div_ceil(NR);
     for q0 in (0..panels).step_by(G) {
-        let group = &b.data[q0 * k * NR..(q0 + G).min(panels) * k * NR];
+        let group = &data[q0 * k * NR..(q0 + G).min(panels) * k * NR];
         let mut acc = [[[0.0f32; NR]; R]; G];
         if group.len() == G * k * NR {
-            panel_group::<R, G>(&rows, group, k, &mut acc);
+            panel_group::<R, G, T>(&rows, group, k, &mut acc);
         } else {
             for (acc, panel) in acc.iter_mut().zip(group.chunks_exact(k * NR)) {
                 let mut one = [*acc];
-                panel_group::<R, 1>(&rows, panel, k, &mut one);
+                panel_group::<R, 1, T>(&rows, panel, k, &mut one);
                 *acc = one[0];
             }
         }
@@ -237,21 +318,22 @@ fn few_rows_of<const R: usize, const G: usize>(a: &[f32], b: &Packed, c: &mut [f
 /// `G` consecutive packed panels (`group`, `G × k × NR`) times the `R` rows: `G × R` register
 /// tiles advanced together, each element's chain in order of `p`.
 #[inline(always)]
-fn panel_group<const R: usize, const G: usize>(
+fn panel_group<const R: usize, const G: usize, T: PanelValue>(
     rows: &[&[f32]; R],
-    group: &[f32],
+    group: &[T],
     k: usize,
     acc: &mut [[[f32; NR]; R]; G],
 ) {
     let mut a = *acc;
     for p in 0..k {
         for (g, a) in a.iter_mut().enumerate() {
-            let brow: &[f32; NR] = group[(g * k + p) * NR..(g * k + p + 1) * NR]
+            let brow: &[T; NR] = group[(g * k + p) * NR..(g * k + p + 1) * NR]
                 .try_into()
                 .expect("panel row");
+            let brow: [f32; NR] = brow.map(T::widen);
             for r in 0..R {
                 let x = rows[r][p];
-                for (acc, &y) in a[r].iter_mut().zip(brow) {
+                for (acc, &y) in a[r].iter_mut().zip(&brow) {
                     *acc = x.mul_add(y, *acc);
                 }
             }
@@ -262,14 +344,21 @@ fn panel_group<const R: usize, const G: usize>(
 
 /// One `R × NR` register tile of [`matmul`]: rows `i..i + R` of `a` times one packed panel.
 #[inline(always)]
-fn tile<const R: usize>(a: &[f32], panel: &[f32], out: &mut [[f32; NR]; MR], i: usize, k: usize) {
+fn tile<const R: usize, T: PanelValue>(
+    a: &[f32],
+    panel: &[T],
+    out: &mut [[f32; NR]; MR],
+    i: usize,
+    k: usize,
+) {
     let mut acc = [[0.0f32; NR]; R];
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
     for (p, brow) in panel.chunks_exact(NR).enumerate() {
-        let brow: &[f32; NR] = brow.try_into().expect("panel width");
+        let brow: &[T; NR] = brow.try_into().expect("panel width");
+        let brow: [f32; NR] = brow.map(T::widen);
         for r in 0..R {
             let x = rows[r][p];
-            for (acc, &y) in acc[r].iter_mut().zip(brow) {
+            for (acc, &y) in acc[r].iter_mut().zip(&brow) {
                 *acc = x.mul_add(y, *acc);
             }
         }
@@ -648,9 +737,15 @@ mod tests {
         ] {
             let a = values(m * k, 1);
             let b = values(k * n, 2);
-            for isa in Isa::available() {
+            let half: Vec<f32> = b.iter().map(|&x| to_bf16(x).widen()).collect();
+            for (isa, (packed, b)) in Isa::available().into_iter().flat_map(|isa| {
+                [
+                    (isa, (Packed::new(&b, k, n), &b)),
+                    (isa, (Packed::new_bf16(&b, k, n), &half)),
+                ]
+            }) {
                 let mut c = vec![0.0; m * n];
-                matmul(isa, &a, &Packed::new(&b, k, n), &mut c, m);
+                matmul(isa, &a, &packed, &mut c, m);
                 for i in 0..m {
                     for j in 0..n {
                         let mut acc = 0.0f32;
@@ -665,6 +760,20 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        for (x, want) in [
+            (1.0f32, 0x3F80u16),
+            (f32::from_bits(0x3F80_8000), 0x3F80), // a tie, to even
+            (f32::from_bits(0x3F81_8000), 0x3F82), // a tie, to even
+            (f32::from_bits(0x3F80_8001), 0x3F81),
+            (-2.5, 0xC020),
+            (0.0, 0),
+        ] {
+            assert_eq!(to_bf16(x).0, want, "{x}");
         }
     }
 

@@ -27,13 +27,28 @@ use std::path::Path;
 /// token and the last 256 positions (itself included).
 pub const ATTENTION_WINDOW: usize = 256;
 
-/// The attention window a byte Transformer runs under numerics `version` ([`NUMERICS_VERSION`]):
-/// every position in version 1, [`ATTENTION_WINDOW`] from version 2; `None` for a version this
-/// build does not know.
-pub fn window_for(version: u16) -> Option<usize> {
+/// How a byte Transformer computes under one numerics version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arithmetic {
+    /// The attention window ([`Transformer::with_window`]); `usize::MAX` for none.
+    pub window: usize,
+    /// Whether the matrix weights are rounded to bfloat16 ([`Transformer::with_bf16_weights`]).
+    pub bf16_weights: bool,
+}
+
+/// What numerics `version` ([`NUMERICS_VERSION`]) asks of a byte Transformer: in version 1,
+/// attention to every position and `f32` weights; from version 2, the [`ATTENTION_WINDOW`] and
+/// bfloat16 matrix weights. `None` for a version this build does not know.
+pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
     match version {
-        1 => Some(usize::MAX),
-        2 => Some(ATTENTION_WINDOW),
+        1 => Some(Arithmetic {
+            window: usize::MAX,
+            bf16_weights: false,
+        }),
+        2 => Some(Arithmetic {
+            window: ATTENTION_WINDOW,
+            bf16_weights: true,
+        }),
         _ => None,
     }
 }
@@ -90,7 +105,9 @@ impl TransformerModel {
         if !(OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION).contains(&version) {
             return None;
         }
-        self.net.set_window(window_for(version)?);
+        let arithmetic = arithmetic_for(version)?;
+        self.net.set_window(arithmetic.window);
+        self.net.set_bf16_weights(arithmetic.bf16_weights);
         self.numerics = version;
         Some(self)
     }

@@ -172,6 +172,26 @@ struct PackedBlock {
     w2: Packed,
 }
 
+/// Every block's matrices and the head's, packed by `packing`.
+fn pack(
+    config: &Config,
+    weights: &Weights,
+    packing: fn(&[f32], usize, usize) -> Packed,
+) -> (Vec<PackedBlock>, Packed) {
+    let (d, f) = (config.d_model, config.d_ff);
+    let blocks = weights
+        .blocks
+        .iter()
+        .map(|b| PackedBlock {
+            wqkv: packing(&b.wqkv, d, 3 * d),
+            wo: packing(&b.wo, d, d),
+            w1: packing(&b.w1, d, f),
+            w2: packing(&b.w2, f, d),
+        })
+        .collect();
+    (blocks, packing(&weights.head, d, OUTPUT_VOCAB))
+}
+
 /// A Transformer ready to run: config, weights, rotary tables and the kernel version.
 #[derive(Debug, Clone)]
 pub struct Transformer {
@@ -182,6 +202,7 @@ pub struct Transformer {
     rope: Rope,
     isa: Isa,
     window: usize,
+    bf16_weights: bool,
 }
 
 /// Where a forward's time went, accumulated over calls (see [`Scratch::profile`]).
@@ -261,18 +282,7 @@ impl Transformer {
     /// A model from a valid config and weights of the right shapes, with the fastest kernels.
     pub fn new(config: Config, weights: Weights) -> Transformer {
         let rope = Rope::new(config.context, config.head_dim(), config.rope_theta);
-        let (d, f) = (config.d_model, config.d_ff);
-        let packed = weights
-            .blocks
-            .iter()
-            .map(|b| PackedBlock {
-                wqkv: Packed::new(&b.wqkv, d, 3 * d),
-                wo: Packed::new(&b.wo, d, d),
-                w1: Packed::new(&b.w1, d, f),
-                w2: Packed::new(&b.w2, f, d),
-            })
-            .collect();
-        let head = Packed::new(&weights.head, d, OUTPUT_VOCAB);
+        let (packed, head) = pack(&config, &weights, Packed::new);
         Transformer {
             config,
             weights,
@@ -281,7 +291,30 @@ impl Transformer {
             rope,
             isa: Isa::detect(),
             window: usize::MAX,
+            bf16_weights: false,
         }
+    }
+
+    /// The same model with its matrix weights (projections, MLP, head; not the embedding, norms
+    /// or biases) rounded to bfloat16 when `on` ([`Packed::new_bf16`]): half the bytes to read
+    /// per step; products are computed from the widened values as for `f32`.
+    pub fn with_bf16_weights(mut self, on: bool) -> Transformer {
+        self.set_bf16_weights(on);
+        self
+    }
+
+    /// Set the storage of the matrix weights (see [`Transformer::with_bf16_weights`]).
+    pub fn set_bf16_weights(&mut self, on: bool) {
+        if on != self.bf16_weights {
+            let packing = if on { Packed::new_bf16 } else { Packed::new };
+            (self.packed, self.head) = pack(&self.config, &self.weights, packing);
+            self.bf16_weights = on;
+        }
+    }
+
+    /// Whether the matrix weights are rounded to bfloat16.
+    pub fn bf16_weights(&self) -> bool {
+        self.bf16_weights
     }
 
     /// The same model attending to at most the last `window` positions and the start token
