@@ -7,18 +7,47 @@
 //! against its own cache ([`Rows::Batch`], the decoder's lockstep step). Both call the same
 //! kernel ([`kernels::attend`]) row by row, so they give bit-identical outputs.
 
-use crate::kernels::{self, Isa, KEY_TILE};
+use crate::kernels::{self, Bf16, Isa, KEY_TILE, PanelValue, to_bf16};
 use crate::math;
 
-/// The keys and values of the positions a sequence has seen, per layer and key/value head.
+/// The keys and values of the positions a sequence has seen, per layer and key/value head, in
+/// `f32` or rounded to bfloat16 ([`Cache::new_bf16`]).
 #[derive(Debug, Clone)]
 pub struct Cache {
     len: usize,
-    /// Keys per slot, in tiles of [`KEY_TILE`] positions ([`kernels::key_index`]).
-    keys: Vec<Vec<f32>>,
-    /// Values per slot: `capacity × head_dim` each.
-    values: Vec<Vec<f32>>,
+    store: Store,
     capacity: usize,
+}
+
+/// A [`Cache`]'s keys and values.
+#[derive(Debug, Clone)]
+enum Store {
+    F32(Slots<f32>),
+    Bf16(Slots<Bf16>),
+    /// Rounded to bfloat16 and widened back: the values of `Bf16`, in `f32`.
+    Bf16Wide(Slots<f32>),
+}
+
+/// Keys and values per (layer, key/value head) slot.
+#[derive(Debug, Clone)]
+struct Slots<T> {
+    /// Keys per slot, in tiles of [`KEY_TILE`] positions ([`kernels::key_index`]).
+    keys: Vec<Vec<T>>,
+    /// Values per slot: `capacity × head_dim` each.
+    values: Vec<Vec<T>>,
+}
+
+impl<T: PanelValue> Slots<T> {
+    fn new(slots: usize, hd: usize, capacity: usize) -> Slots<T> {
+        Slots {
+            keys: (0..slots)
+                .map(|_| vec![T::default(); hd * capacity])
+                .collect(),
+            values: (0..slots)
+                .map(|_| vec![T::default(); capacity * hd])
+                .collect(),
+        }
+    }
 }
 
 impl Cache {
@@ -27,10 +56,43 @@ impl Cache {
         let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
         Cache {
             len: 0,
-            keys: (0..slots).map(|_| vec![0.0; hd * capacity]).collect(),
-            values: (0..slots).map(|_| vec![0.0; capacity * hd]).collect(),
+            store: Store::F32(Slots::new(slots, hd, capacity)),
             capacity,
         }
+    }
+
+    /// [`Cache::new`], keeping keys and values rounded to bfloat16 ([`kernels::to_bf16`]):
+    /// half the bytes for a decoder step to read.
+    pub fn new_bf16(slots: usize, hd: usize, positions: usize) -> Cache {
+        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
+        Cache {
+            len: 0,
+            store: Store::Bf16(Slots::new(slots, hd, capacity)),
+            capacity,
+        }
+    }
+
+    /// [`Cache::new_bf16`]'s values (keys and values rounded to bfloat16), kept widened to
+    /// `f32`: twice the memory, no widening on each read. Attention over it gives the same bits
+    /// as over [`Cache::new_bf16`]; the teacher-forced pass, whose keys sit in L1, is faster
+    /// with it.
+    pub fn new_bf16_wide(slots: usize, hd: usize, positions: usize) -> Cache {
+        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
+        Cache {
+            len: 0,
+            store: Store::Bf16Wide(Slots::new(slots, hd, capacity)),
+            capacity,
+        }
+    }
+
+    /// Whether keys and values are rounded to bfloat16 (either layout).
+    pub fn is_bf16(&self) -> bool {
+        !matches!(self.store, Store::F32(_))
+    }
+
+    /// Whether the cache is [`Cache::new_bf16_wide`]'s.
+    pub fn is_wide_bf16(&self) -> bool {
+        matches!(self.store, Store::Bf16Wide(_))
     }
 
     /// Positions stored so far.
@@ -50,7 +112,10 @@ impl Cache {
 
     /// The number of (layer, key/value head) slots.
     pub fn slots(&self) -> usize {
-        self.keys.len()
+        match &self.store {
+            Store::F32(s) | Store::Bf16Wide(s) => s.keys.len(),
+            Store::Bf16(s) => s.keys.len(),
+        }
     }
 
     /// Forget every position, keeping the memory.
@@ -141,10 +206,34 @@ pub fn store(
             Rows::Sequence => &mut *caches[0],
             Rows::Batch => &mut *caches[r],
         };
-        for (i, &k) in keys.row(r, hd).iter().enumerate() {
-            cache.keys[slot][kernels::key_index(hd, pos, i)] = k;
+        match &mut cache.store {
+            Store::F32(s) => put(s, slot, pos, keys.row(r, hd), values.row(r, hd), |x| x),
+            Store::Bf16(s) => put(s, slot, pos, keys.row(r, hd), values.row(r, hd), to_bf16),
+            Store::Bf16Wide(s) => put(s, slot, pos, keys.row(r, hd), values.row(r, hd), |x| {
+                to_bf16(x).widen()
+            }),
         }
-        cache.values[slot][pos * hd..(pos + 1) * hd].copy_from_slice(values.row(r, hd));
+    }
+}
+
+/// One position's key and value into slot `slot`, each value through `convert`.
+fn put<T: PanelValue>(
+    s: &mut Slots<T>,
+    slot: usize,
+    pos: usize,
+    key: &[f32],
+    value: &[f32],
+    convert: impl Fn(f32) -> T,
+) {
+    let hd = key.len();
+    for (i, &k) in key.iter().enumerate() {
+        s.keys[slot][kernels::key_index(hd, pos, i)] = convert(k);
+    }
+    for (d, &v) in s.values[slot][pos * hd..(pos + 1) * hd]
+        .iter_mut()
+        .zip(value)
+    {
+        *d = convert(v);
     }
 }
 
@@ -180,23 +269,11 @@ pub fn attend(
     match rows {
         Rows::Sequence => {
             let cache = &caches[0];
-            let (kt, v) = (&cache.keys[slot], &cache.values[slot]);
             for i0 in (0..m).step_by(per_call) {
                 let n = per_call.min(m - i0);
                 let qs = &queries[i0 * hd..(i0 + n) * hd];
-                kernels::attend(
-                    isa,
-                    qs,
-                    kt,
-                    v,
-                    cache.capacity,
-                    hd,
-                    i0,
-                    n,
-                    window,
-                    scores,
-                    out,
-                );
+                let shape = (cache.capacity, hd, i0, n, window);
+                attend_slot(isa, &cache.store, slot, qs, shape, scores, out);
                 for r in 0..n {
                     dest[(i0 + r) * stride + offset..][..hd]
                         .copy_from_slice(&out[r * hd..(r + 1) * hd]);
@@ -206,24 +283,53 @@ pub fn attend(
         Rows::Batch => {
             for (r, &pos) in positions.iter().enumerate() {
                 let cache = &caches[r];
-                let (kt, v) = (&cache.keys[slot], &cache.values[slot]);
                 let qs = &queries[r * hd..(r + 1) * hd];
-                kernels::attend(
-                    isa,
-                    qs,
-                    kt,
-                    v,
-                    cache.capacity,
-                    hd,
-                    pos,
-                    1,
-                    window,
-                    scores,
-                    out,
-                );
+                let shape = (cache.capacity, hd, pos, 1, window);
+                attend_slot(isa, &cache.store, slot, qs, shape, scores, out);
                 dest[r * stride + offset..][..hd].copy_from_slice(&out[..hd]);
             }
         }
+    }
+}
+
+/// [`kernels::attend`] (or its bfloat16 twin) over one slot of a cache's store; `shape` is
+/// (stride, head width, first row's position, rows, window).
+fn attend_slot(
+    isa: Isa,
+    store: &Store,
+    slot: usize,
+    q: &[f32],
+    (stride, hd, i0, rows, window): (usize, usize, usize, usize, usize),
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    match store {
+        Store::F32(s) | Store::Bf16Wide(s) => kernels::attend(
+            isa,
+            q,
+            &s.keys[slot],
+            &s.values[slot],
+            stride,
+            hd,
+            i0,
+            rows,
+            window,
+            scores,
+            out,
+        ),
+        Store::Bf16(s) => kernels::attend_bf16(
+            isa,
+            q,
+            &s.keys[slot],
+            &s.values[slot],
+            stride,
+            hd,
+            i0,
+            rows,
+            window,
+            scores,
+            out,
+        ),
     }
 }
 

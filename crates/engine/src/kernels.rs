@@ -330,11 +330,10 @@ fn panel_group<const R: usize, const G: usize, T: PanelValue>(
             let brow: &[T; NR] = group[(g * k + p) * NR..(g * k + p + 1) * NR]
                 .try_into()
                 .expect("panel row");
-            let brow: [f32; NR] = brow.map(T::widen);
             for r in 0..R {
                 let x = rows[r][p];
-                for (acc, &y) in a[r].iter_mut().zip(&brow) {
-                    *acc = x.mul_add(y, *acc);
+                for (acc, &y) in a[r].iter_mut().zip(brow) {
+                    *acc = x.mul_add(y.widen(), *acc);
                 }
             }
         }
@@ -355,11 +354,10 @@ fn tile<const R: usize, T: PanelValue>(
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
     for (p, brow) in panel.chunks_exact(NR).enumerate() {
         let brow: &[T; NR] = brow.try_into().expect("panel width");
-        let brow: [f32; NR] = brow.map(T::widen);
         for r in 0..R {
             let x = rows[r][p];
-            for (acc, &y) in acc[r].iter_mut().zip(&brow) {
-                *acc = x.mul_add(y, *acc);
+            for (acc, &y) in acc[r].iter_mut().zip(brow) {
+                *acc = x.mul_add(y.widen(), *acc);
             }
         }
     }
@@ -418,84 +416,127 @@ multiversion! {
         scores: &mut [f32],
         out: &mut [f32],
     ) {
-        assert!(stride.is_multiple_of(KEY_TILE) && i0 + rows <= stride, "attend shapes");
-        assert!(q.len() >= rows * hd && kt.len() >= hd * stride && v.len() >= stride * hd);
-        assert!(scores.len() >= ROW_BLOCK.min(rows) * stride && out.len() >= rows * hd);
-        assert!(window >= 1, "attention window");
-        for b0 in (0..rows).step_by(ROW_BLOCK) {
-            let n = ROW_BLOCK.min(rows - b0);
-            let first = i0 + b0;
-            let starts: [usize; ROW_BLOCK] = std::array::from_fn(|r| window_start(first + r, window));
-            // Scores over whole key tiles, each tile for every row of the block that reaches
-            // it; keys outside a row's window are computed and never used.
-            for j in (starts[0] / KEY_TILE * KEY_TILE..first + n).step_by(KEY_TILE) {
-                let tile = &kt[j * hd..(j + KEY_TILE) * hd];
-                for r in (0..n).filter(|&r| j <= first + r && j + KEY_TILE > starts[r]) {
-                    let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
-                    let mut acc = [0.0f32; KEY_TILE];
-                    for (d, &x) in q.iter().enumerate() {
-                        let keys: &[f32; KEY_TILE] =
-                            tile[d * KEY_TILE..(d + 1) * KEY_TILE].try_into().expect("key tile");
-                        for (acc, &y) in acc.iter_mut().zip(keys) {
-                            *acc = x.mul_add(y, *acc);
+        attend_values(q, kt, v, (stride, hd, i0, rows, window), scores, out)
+    }
+}
+
+multiversion! {
+    /// [`attend`] over keys and values kept in bfloat16: each is widened to its `f32` (exactly)
+    /// where [`attend`] reads it; every operation is otherwise the same.
+    pub fn attend_bf16(
+        q: &[f32],
+        kt: &[Bf16],
+        v: &[Bf16],
+        stride: usize,
+        hd: usize,
+        i0: usize,
+        rows: usize,
+        window: usize,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        attend_values(q, kt, v, (stride, hd, i0, rows, window), scores, out)
+    }
+}
+
+/// [`attend`]'s body for keys and values stored as `T`; `shape` is (stride, head width, first
+/// row's position, rows, window).
+#[inline(always)]
+fn attend_values<T: PanelValue>(
+    q: &[f32],
+    kt: &[T],
+    v: &[T],
+    (stride, hd, i0, rows, window): (usize, usize, usize, usize, usize),
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    assert!(
+        stride.is_multiple_of(KEY_TILE) && i0 + rows <= stride,
+        "attend shapes"
+    );
+    assert!(q.len() >= rows * hd && kt.len() >= hd * stride && v.len() >= stride * hd);
+    assert!(scores.len() >= ROW_BLOCK.min(rows) * stride && out.len() >= rows * hd);
+    assert!(window >= 1, "attention window");
+    for b0 in (0..rows).step_by(ROW_BLOCK) {
+        let n = ROW_BLOCK.min(rows - b0);
+        let first = i0 + b0;
+        let starts: [usize; ROW_BLOCK] = std::array::from_fn(|r| window_start(first + r, window));
+        // Scores over whole key tiles, each tile for every row of the block that reaches
+        // it; keys outside a row's window are computed and never used.
+        for j in (starts[0] / KEY_TILE * KEY_TILE..first + n).step_by(KEY_TILE) {
+            let tile = &kt[j * hd..(j + KEY_TILE) * hd];
+            for r in (0..n).filter(|&r| j <= first + r && j + KEY_TILE > starts[r]) {
+                let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
+                let mut acc = [0.0f32; KEY_TILE];
+                for (d, &x) in q.iter().enumerate() {
+                    let keys: &[T; KEY_TILE] = tile[d * KEY_TILE..(d + 1) * KEY_TILE]
+                        .try_into()
+                        .expect("key tile");
+                    for (acc, &y) in acc.iter_mut().zip(keys) {
+                        *acc = x.mul_add(y.widen(), *acc);
+                    }
+                }
+                scores[r * stride + j..r * stride + j + KEY_TILE].copy_from_slice(&acc);
+            }
+        }
+        let mut z = [0.0f32; ROW_BLOCK];
+        let mut sink = [0.0f32; ROW_BLOCK];
+        for (r, z) in z.iter_mut().enumerate().take(n) {
+            let (i, s) = (first + r, starts[r]);
+            if s > 0 {
+                // The sink's score, in the slot just before the window (unused otherwise).
+                let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
+                let mut acc = 0.0f32;
+                for (d, &x) in q.iter().enumerate() {
+                    acc = x.mul_add(kt[d * KEY_TILE].widen(), acc);
+                }
+                scores[r * stride + s - 1] = acc;
+            }
+            let weights = &mut scores[r * stride + s.saturating_sub(1)..r * stride + i + 1];
+            let max = math::max(weights);
+            for w in weights.iter_mut() {
+                *w = math::exp(*w - max);
+            }
+            *z = math::sum(weights);
+            if s > 0 {
+                sink[r] = weights[0];
+                // Zero weights from the 4-aligned start up to the window leave the partial
+                // sums exactly as they were (every e_j is positive and finite).
+                scores[r * stride + s / VALUE_LANES * VALUE_LANES..r * stride + s].fill(0.0);
+            }
+        }
+        let out = &mut out[b0 * hd..(b0 + n) * hd];
+        let rows = Block {
+            first,
+            n,
+            starts: &starts,
+            sink: &sink,
+        };
+        match hd {
+            16 => weighted_values::<16, T>(scores, stride, v, &rows, out),
+            32 => weighted_values::<32, T>(scores, stride, v, &rows, out),
+            64 => weighted_values::<64, T>(scores, stride, v, &rows, out),
+            _ => {
+                for r in 0..n {
+                    let begin = starts[r] / VALUE_LANES * VALUE_LANES;
+                    for d in 0..hd {
+                        let mut acc = [0.0f32; VALUE_LANES];
+                        if starts[r] > 0 {
+                            acc[0] = sink[r] * v[d].widen();
                         }
-                    }
-                    scores[r * stride + j..r * stride + j + KEY_TILE].copy_from_slice(&acc);
-                }
-            }
-            let mut z = [0.0f32; ROW_BLOCK];
-            let mut sink = [0.0f32; ROW_BLOCK];
-            for (r, z) in z.iter_mut().enumerate().take(n) {
-                let (i, s) = (first + r, starts[r]);
-                if s > 0 {
-                    // The sink's score, in the slot just before the window (unused otherwise).
-                    let q = &q[(b0 + r) * hd..(b0 + r + 1) * hd];
-                    let mut acc = 0.0f32;
-                    for (d, &x) in q.iter().enumerate() {
-                        acc = x.mul_add(kt[d * KEY_TILE], acc);
-                    }
-                    scores[r * stride + s - 1] = acc;
-                }
-                let weights = &mut scores[r * stride + s.saturating_sub(1)..r * stride + i + 1];
-                let max = math::max(weights);
-                for w in weights.iter_mut() {
-                    *w = math::exp(*w - max);
-                }
-                *z = math::sum(weights);
-                if s > 0 {
-                    sink[r] = weights[0];
-                    // Zero weights from the 4-aligned start up to the window leave the partial
-                    // sums exactly as they were (every e_j is positive and finite).
-                    scores[r * stride + s / VALUE_LANES * VALUE_LANES..r * stride + s].fill(0.0);
-                }
-            }
-            let out = &mut out[b0 * hd..(b0 + n) * hd];
-            let rows = Block { first, n, starts: &starts, sink: &sink };
-            match hd {
-                16 => weighted_values::<16>(scores, stride, v, &rows, out),
-                32 => weighted_values::<32>(scores, stride, v, &rows, out),
-                64 => weighted_values::<64>(scores, stride, v, &rows, out),
-                _ => {
-                    for r in 0..n {
-                        let begin = starts[r] / VALUE_LANES * VALUE_LANES;
-                        for d in 0..hd {
-                            let mut acc = [0.0f32; VALUE_LANES];
-                            if starts[r] > 0 {
-                                acc[0] = sink[r] * v[d];
-                            }
-                            for j in begin..=first + r {
-                                let w = scores[r * stride + j];
-                                acc[j % VALUE_LANES] = w.mul_add(v[j * hd + d], acc[j % VALUE_LANES]);
-                            }
-                            out[r * hd + d] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                        for j in begin..=first + r {
+                            let w = scores[r * stride + j];
+                            acc[j % VALUE_LANES] =
+                                w.mul_add(v[j * hd + d].widen(), acc[j % VALUE_LANES]);
                         }
+                        out[r * hd + d] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
                     }
                 }
             }
-            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
-                for o in o {
-                    *o /= z[r];
-                }
+        }
+        for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+            for o in o {
+                *o /= z[r];
             }
         }
     }
@@ -514,10 +555,10 @@ struct Block<'a> {
 /// [`KEY_TILE`] positions outer, rows inner; each row's four partial chains advance in order of
 /// `j` from its 4-aligned window start, so the result is as if each row ran alone.
 #[inline(always)]
-fn weighted_values<const HD: usize>(
+fn weighted_values<const HD: usize, T: PanelValue>(
     weights: &[f32],
     stride: usize,
-    v: &[f32],
+    v: &[T],
     rows: &Block,
     out: &mut [f32],
 ) {
@@ -526,7 +567,7 @@ fn weighted_values<const HD: usize>(
     for ((acc, &start), &sink) in acc.iter_mut().zip(rows.starts).zip(rows.sink).take(n) {
         if start > 0 {
             for (a, &y) in acc[0].iter_mut().zip(&v[..HD]) {
-                *a = sink * y;
+                *a = sink * y.widen();
             }
         }
     }
@@ -548,19 +589,19 @@ fn weighted_values<const HD: usize>(
                 .zip(vs.chunks_exact(VALUE_LANES * HD));
             for (wg, vg) in &mut groups {
                 for p in 0..VALUE_LANES {
-                    let vrow: &[f32; HD] = vg[p * HD..(p + 1) * HD].try_into().expect("value row");
+                    let vrow: &[T; HD] = vg[p * HD..(p + 1) * HD].try_into().expect("value row");
                     for (x, &y) in a[p].iter_mut().zip(vrow) {
-                        *x = wg[p].mul_add(y, *x);
+                        *x = wg[p].mul_add(y.widen(), *x);
                     }
                 }
             }
             let done = w.len() / VALUE_LANES * VALUE_LANES;
             for p in 0..w.len() - done {
-                let vrow: &[f32; HD] = vs[(done + p) * HD..(done + p + 1) * HD]
+                let vrow: &[T; HD] = vs[(done + p) * HD..(done + p + 1) * HD]
                     .try_into()
                     .expect("value row");
                 for (x, &y) in a[p].iter_mut().zip(vrow) {
-                    *x = w[done + p].mul_add(y, *x);
+                    *x = w[done + p].mul_add(y.widen(), *x);
                 }
             }
             *acc = a;
@@ -873,9 +914,20 @@ mod tests {
             let kt = values(hd * stride, 7);
             let v = values(stride * hd, 8);
             let mut scores = vec![0.0; ROW_BLOCK * stride];
+            let (kt16, v16): (Vec<Bf16>, Vec<Bf16>) = (
+                kt.iter().map(|&x| to_bf16(x)).collect(),
+                v.iter().map(|&x| to_bf16(x)).collect(),
+            );
+            let (kt_half, v_half): (Vec<f32>, Vec<f32>) = (
+                kt16.iter().map(|x| x.widen()).collect(),
+                v16.iter().map(|x| x.widen()).collect(),
+            );
             for window in [1, 2, 5, 63, 64, 100, 191, usize::MAX] {
                 let want: Vec<Vec<f32>> = (0..stride)
                     .map(|i| attend_reference(&q[i * hd..], &kt, &v, hd, i, window))
+                    .collect();
+                let want_half: Vec<Vec<f32>> = (0..stride)
+                    .map(|i| attend_reference(&q[i * hd..], &kt_half, &v_half, hd, i, window))
                     .collect();
                 for isa in Isa::available() {
                     // Whole sequence in one call, then odd-sized calls, then one row at a time.
@@ -897,16 +949,36 @@ mod tests {
                                 &mut out[i0 * hd..],
                             );
                         }
-                        for (i, want) in want.iter().enumerate() {
-                            let got: Vec<u32> = out[i * hd..(i + 1) * hd]
-                                .iter()
-                                .map(|x| x.to_bits())
-                                .collect();
-                            let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
-                            assert_eq!(
-                                got, want,
-                                "{isa:?} hd {hd} window {window} per call {per_call} row {i}"
+                        let mut half = vec![0.0; stride * hd];
+                        for i0 in (0..stride).step_by(per_call) {
+                            let n = per_call.min(stride - i0);
+                            attend_bf16(
+                                isa,
+                                &q[i0 * hd..],
+                                &kt16,
+                                &v16,
+                                stride,
+                                hd,
+                                i0,
+                                n,
+                                window,
+                                &mut scores,
+                                &mut half[i0 * hd..],
                             );
+                        }
+                        for (out, want, kind) in [(&out, &want, "f32"), (&half, &want_half, "bf16")]
+                        {
+                            for (i, want) in want.iter().enumerate() {
+                                let got: Vec<u32> = out[i * hd..(i + 1) * hd]
+                                    .iter()
+                                    .map(|x| x.to_bits())
+                                    .collect();
+                                let want: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();
+                                assert_eq!(
+                                    got, want,
+                                    "{isa:?} {kind} hd {hd} window {window} per call {per_call} row {i}"
+                                );
+                            }
                         }
                     }
                 }

@@ -40,9 +40,9 @@ pub use kernels::Isa;
 ///
 /// - 1: every network attends to all earlier positions of its chunk.
 /// - 2: lmzip's byte Transformers attend to the start token and the last 256 positions
-///   ([`kernels::attend`]'s window) and round their matrix weights to bfloat16
-///   ([`kernels::Packed::new_bf16`]; `lmzip_models::transformer::arithmetic_for`); every
-///   other computation is as in 1.
+///   ([`kernels::attend`]'s window) and round their matrix weights, keys and values to
+///   bfloat16 ([`kernels::Packed::new_bf16`], [`Cache::new_bf16`];
+///   `lmzip_models::transformer::arithmetic_for`); every other computation is as in 1.
 pub const NUMERICS_VERSION: u16 = 2;
 
 /// The oldest numerics version this build still computes: archives from

@@ -34,20 +34,25 @@ pub struct Arithmetic {
     pub window: usize,
     /// Whether the matrix weights are rounded to bfloat16 ([`Transformer::with_bf16_weights`]).
     pub bf16_weights: bool,
+    /// Whether keys and values are kept in bfloat16 ([`Transformer::with_bf16_cache`]).
+    pub bf16_cache: bool,
 }
 
 /// What numerics `version` ([`NUMERICS_VERSION`]) asks of a byte Transformer: in version 1,
-/// attention to every position and `f32` weights; from version 2, the [`ATTENTION_WINDOW`] and
-/// bfloat16 matrix weights. `None` for a version this build does not know.
+/// attention to every position, `f32` weights and caches; from version 2, the
+/// [`ATTENTION_WINDOW`], bfloat16 matrix weights and bfloat16 keys and values. `None` for a
+/// version this build does not know.
 pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
     match version {
         1 => Some(Arithmetic {
             window: usize::MAX,
             bf16_weights: false,
+            bf16_cache: false,
         }),
         2 => Some(Arithmetic {
             window: ATTENTION_WINDOW,
             bf16_weights: true,
+            bf16_cache: true,
         }),
         _ => None,
     }
@@ -108,6 +113,7 @@ impl TransformerModel {
         let arithmetic = arithmetic_for(version)?;
         self.net.set_window(arithmetic.window);
         self.net.set_bf16_weights(arithmetic.bf16_weights);
+        self.net.set_bf16_cache(arithmetic.bf16_cache);
         self.numerics = version;
         Some(self)
     }
