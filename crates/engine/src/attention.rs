@@ -53,10 +53,18 @@ impl<T: PanelValue> Slots<T> {
 impl Cache {
     /// A cache of `slots` (layer, key/value head) pairs of width `hd` for `positions`.
     pub fn new(slots: usize, hd: usize, positions: usize) -> Cache {
+        Cache::with_store(positions, |capacity| {
+            Store::F32(Slots::new(slots, hd, capacity))
+        })
+    }
+
+    /// An empty cache for `positions` (rounded up to whole key tiles), its store made by
+    /// `store` for that capacity.
+    fn with_store(positions: usize, store: impl FnOnce(usize) -> Store) -> Cache {
         let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
         Cache {
             len: 0,
-            store: Store::F32(Slots::new(slots, hd, capacity)),
+            store: store(capacity),
             capacity,
         }
     }
@@ -64,12 +72,9 @@ impl Cache {
     /// [`Cache::new`], keeping keys and values rounded to bfloat16 ([`kernels::to_bf16`]):
     /// half the bytes for a decoder step to read.
     pub fn new_bf16(slots: usize, hd: usize, positions: usize) -> Cache {
-        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
-        Cache {
-            len: 0,
-            store: Store::Bf16(Slots::new(slots, hd, capacity)),
-            capacity,
-        }
+        Cache::with_store(positions, |capacity| {
+            Store::Bf16(Slots::new(slots, hd, capacity))
+        })
     }
 
     /// [`Cache::new_bf16`]'s values (keys and values rounded to bfloat16), kept widened to
@@ -77,17 +82,9 @@ impl Cache {
     /// as over [`Cache::new_bf16`]; the teacher-forced pass, whose keys sit in L1, is faster
     /// with it.
     pub fn new_bf16_wide(slots: usize, hd: usize, positions: usize) -> Cache {
-        let capacity = positions.div_ceil(KEY_TILE) * KEY_TILE;
-        Cache {
-            len: 0,
-            store: Store::Bf16Wide(Slots::new(slots, hd, capacity)),
-            capacity,
-        }
-    }
-
-    /// Whether keys and values are rounded to bfloat16 (either layout).
-    pub fn is_bf16(&self) -> bool {
-        !matches!(self.store, Store::F32(_))
+        Cache::with_store(positions, |capacity| {
+            Store::Bf16Wide(Slots::new(slots, hd, capacity))
+        })
     }
 
     /// Whether the cache is [`Cache::new_bf16_wide`]'s.

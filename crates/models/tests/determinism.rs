@@ -153,19 +153,29 @@ fn every_kernel_version_gives_the_same_bits() {
 /// change here is a change of numerics, which must bump `NUMERICS_VERSION` (and this value).
 #[test]
 fn logits_are_pinned_across_machines() {
-    let mut h = Sha256::new();
-    for (c, config) in configs().iter().enumerate() {
-        let chunk = text(config.context.min(120), c);
-        for x in teacher_forced(&model(config, 100 + c as u64), &chunk) {
-            h.update(x.to_bits().to_le_bytes());
-        }
-    }
-    let digest: [u8; 32] = h.finalize().into();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let logits: Vec<f32> = configs()
+        .iter()
+        .enumerate()
+        .flat_map(|(c, config)| {
+            let chunk = text(config.context.min(120), c);
+            teacher_forced(&model(config, 100 + c as u64), &chunk)
+        })
+        .collect();
+    let hex = sha256_hex(&logits);
     assert_eq!(
         hex, PINNED_LOGITS_SHA256,
         "the engine's numerics changed on this build or machine"
     );
+}
+
+/// The SHA-256 of `values`' bits (little-endian), in hex: what the pins compare.
+fn sha256_hex(values: &[f32]) -> String {
+    let mut h = Sha256::new();
+    for x in values {
+        h.update(x.to_bits().to_le_bytes());
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const PINNED_LOGITS_SHA256: &str =
@@ -435,12 +445,7 @@ fn windowed_logits_are_pinned_across_machines() {
         .with_window(50)
         .with_bf16_weights(true)
         .with_bf16_cache(true);
-    let mut h = Sha256::new();
-    for x in teacher_forced(&m, &text(300, 4)) {
-        h.update(x.to_bits().to_le_bytes());
-    }
-    let digest: [u8; 32] = h.finalize().into();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = sha256_hex(&teacher_forced(&m, &text(300, 4)));
     assert_eq!(
         hex, PINNED_WINDOWED_LOGITS_SHA256,
         "the windowed attention's numerics changed on this build or machine"
