@@ -12,8 +12,8 @@ plus what the paper *Language Modeling Is Compression* measures: :func:`code_len
 bits a model spends on each byte, and :func:`bench`, the command line's benchmark rows.
 Archives are byte for byte those of the ``lmzip`` command for the same input and options.
 Every error is an :class:`Error`, a ``ValueError`` carrying lmzip's message. Coding releases
-the GIL. The default model (``lmzip-800k``) is inside the extension, as it is inside the
-command.
+the GIL. The default model (``lmzip-800k-everyday``) is inside the extension, as it is inside
+the command, with ``lmzip-800k``, the default before it.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ __all__ = [
 
 
 class Model:
-    """A model lmzip can code with: ``baseline`` (weightless), ``lmzip-800k`` (the compiled-in
-    default), a model directory, a GGUF file, or a name in the model search path.
+    """A model lmzip can code with: ``baseline`` (weightless), ``lmzip-800k-everyday`` (the
+    compiled-in default), ``lmzip-800k`` (the previous default, compiled in), a model directory, a GGUF file, or a name in the model search path.
 
     ``Model.load`` checks that the model loads and describes it; the extension loads it again
     for each call (the default takes about 15 ms).

@@ -40,7 +40,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// lmzip models to measure (as for --model), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "baseline,lmzip-800k")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,lmzip-800k-everyday"
+    )]
     model: Vec<String>,
     /// Threads for lmzip; 0 means one per core.
     #[arg(short = 'T', long, default_value_t = 0)]

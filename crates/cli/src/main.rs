@@ -60,7 +60,8 @@ pub struct CodecArgs {
     /// Print the rate and speed of each file.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
-    /// Model: `lmzip-800k` (the default, a byte Transformer compiled into lmzip), `baseline`
+    /// Model: `lmzip-800k-everyday` (the default, a byte Transformer compiled into lmzip),
+    /// `lmzip-800k` (the previous default, also compiled in), `baseline`
     /// (the weightless context-mixing model; in solid mode: the adaptive models alone), a model
     /// directory (`config.json` + `model.safetensors`), or the name of one in the model search
     /// path. Decompression takes the model the archive names unless this is given.

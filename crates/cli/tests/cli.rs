@@ -125,6 +125,31 @@ fn one_failure_does_not_stop_the_others() {
     assert!(dir.path().join("ok.txt.lmz").exists());
 }
 
+/// Archives of the previous default (`lmzip-800k`, compiled in beside the default) decode with
+/// no model file anywhere: numerics 1 and 2, chunks and solid mode.
+#[test]
+fn archives_of_the_previous_default_decode_without_model_files() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+    let text = std::fs::read(golden.join("text.txt")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    for name in [
+        "text.lmzip-800k.lmz",
+        "text.lmzip-800k.n2.lmz",
+        "text.lmzip-800k.solid6.n2.lmz",
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_lmzip"))
+            .current_dir(empty.path())
+            .env("HOME", empty.path())
+            .env("XDG_DATA_HOME", empty.path())
+            .env_remove("LMZIP_MODEL_PATH")
+            .args(["-dc", golden.join(name).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        assert!(o.stdout == text, "{name} decodes to another text");
+    }
+}
+
 #[test]
 fn info_describes_the_archive() {
     let data = sample();
@@ -134,7 +159,10 @@ fn info_describes_the_archive() {
     assert_ok(&o);
     let text = String::from_utf8_lossy(&o.stdout);
     // The default model, with its parameters counted in the adjusted rate.
-    assert!(text.contains("model:             'lmzip-800k'"), "{text}");
+    assert!(
+        text.contains("model:             'lmzip-800k-everyday'"),
+        "{text}"
+    );
     assert!(text.contains("(857216 parameters)"), "{text}");
     assert!(text.contains("original size:     30000 bytes"), "{text}");
     // Solid mode by default: one block of up to 1 MiB.

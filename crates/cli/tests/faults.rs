@@ -89,12 +89,17 @@ fn a_models_directory_in_the_current_directory_changes_nothing() {
     std::fs::write(clean.path().join("t.txt"), &sample()[..2000]).unwrap();
     let reference = lmzip(clean.path(), &["-c", "t.txt"]);
     assert_ok(&reference);
-    // A random model under the default's name in ./models and in the current directory.
+    // Random models under the compiled-in models' names in ./models and in the current
+    // directory.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("models")).unwrap();
-    init_model(&d.join("models"), "lmzip-800k", "5");
-    init_model(d, "lmzip-800k", "6");
+    for (at, name) in [
+        (d.join("models"), "lmzip-800k-everyday"),
+        (d.to_path_buf(), "lmzip-800k"),
+    ] {
+        init_model(&at, name, "5");
+    }
     std::fs::write(d.join("t.txt"), &sample()[..2000]).unwrap();
     let o = lmzip(d, &["-c", "t.txt"]);
     assert_ok(&o);

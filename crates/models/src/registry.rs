@@ -1,7 +1,8 @@
 //! Which model a name, a path or an archive's header asks for, and the compiled-in default.
 //!
-//! `--model` takes `baseline`, [`DEFAULT_MODEL`] (compiled into this crate, so a program using it
-//! works wherever it is copied), a path to a model directory (`config.json` +
+//! `--model` takes `baseline`, a compiled-in model ([`BUILT_IN_MODELS`]: the default
+//! [`DEFAULT_MODEL`] and the default before it, so a program using them works wherever it is
+//! copied and archives written by earlier versions' default decode), a path to a model directory (`config.json` +
 //! `model.safetensors`; with a `tokenizer.json` it is a Hugging Face LLM) or to a GGUF file
 //! (`.gguf`), or the name of such a directory or file in the model search path: the directories
 //! in `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
@@ -10,8 +11,8 @@
 //!
 //! An archive names its model; that name is never a path. Only plain names ([`is_plain_name`])
 //! are looked up, and every string from an archive appears in messages escaped ([`escaped`]).
-//! [`DEFAULT_MODEL`] always means the compiled-in model; an archive naming it with another hash
-//! (an older default, say) is looked up in the search path.
+//! A compiled-in model's name always means the compiled-in model; an archive naming it with
+//! another hash is looked up in the search path.
 
 use crate::llama::{self, LlamaModel};
 use crate::transformer::{self, TransformerModel};
@@ -41,10 +42,23 @@ impl From<String> for Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The model `lmzip FILE` uses when `--model` is not given (see models/README.md).
-pub const DEFAULT_MODEL: &str = "lmzip-800k";
-/// [`DEFAULT_MODEL`]'s files, compiled in.
-const DEFAULT_CONFIG: &[u8] = include_bytes!("../../../models/lmzip-800k/config.json");
-const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../../models/lmzip-800k/model.safetensors");
+pub const DEFAULT_MODEL: &str = "lmzip-800k-everyday";
+
+/// The models compiled into lmzip: the default, and `lmzip-800k`, the default before it
+/// (trained without the everyday corpus; the paper's experiments in docs/RESULTS.md use it).
+pub const BUILT_IN_MODELS: [&str; 2] = [DEFAULT_MODEL, "lmzip-800k"];
+
+/// The files of [`BUILT_IN_MODELS`], in the same order: `config.json`, `model.safetensors`.
+const BUILT_IN_FILES: [(&[u8], &[u8]); 2] = [
+    (
+        include_bytes!("../../../models/lmzip-800k-everyday/config.json"),
+        include_bytes!("../../../models/lmzip-800k-everyday/model.safetensors"),
+    ),
+    (
+        include_bytes!("../../../models/lmzip-800k/config.json"),
+        include_bytes!("../../../models/lmzip-800k/model.safetensors"),
+    ),
+];
 
 /// Any model lmzip can run.
 pub enum AnyModel {
@@ -117,7 +131,7 @@ macro_rules! with_model {
 /// The model named by `--model`: `baseline`, the default, an existing path, or a plain name in
 /// the search path.
 pub fn by_name(name: &str) -> Result<AnyModel> {
-    if name == "baseline" || name == DEFAULT_MODEL {
+    if name == "baseline" || BUILT_IN_MODELS.contains(&name) {
         return find_named(name, None);
     }
     let path = Path::new(name);
@@ -163,15 +177,18 @@ pub fn describe(name: &str, sha256: Option<&[u8; 32]>) -> String {
     }
 }
 
-/// The compiled-in default model.
-fn embedded() -> Result<TransformerModel> {
-    let loaded = transformer::file::from_bytes(DEFAULT_CONFIG, DEFAULT_WEIGHTS)
-        .map_err(|e| Error(format!("the compiled-in default model: {e}")))?;
-    Ok(TransformerModel::new(
-        DEFAULT_MODEL,
-        loaded.sha256,
-        loaded.transformer,
-    ))
+/// The compiled-in model called `name` with the bytes of its files, if there is one.
+fn built_in(name: &str) -> Option<Result<(TransformerModel, u64)>> {
+    let at = BUILT_IN_MODELS.iter().position(|&n| n == name)?;
+    let (config, weights) = BUILT_IN_FILES[at];
+    Some(
+        transformer::file::from_bytes(config, weights)
+            .map(|loaded| {
+                let model = TransformerModel::new(name, loaded.sha256, loaded.transformer);
+                (model, (config.len() + weights.len()) as u64)
+            })
+            .map_err(|e| Error(format!("the compiled-in model '{name}': {e}"))),
+    )
 }
 
 /// The parameter count and the bytes of the model files of the model an archive names, when
@@ -183,12 +200,10 @@ pub fn footprint(header: &ArchiveModel) -> Option<(usize, u64)> {
     if !is_plain_name(header.name) {
         return None;
     }
-    if header.name == DEFAULT_MODEL {
-        let model = embedded().ok()?;
-        if header.sha256 == model.id().sha256 {
-            let bytes = DEFAULT_CONFIG.len() + DEFAULT_WEIGHTS.len();
-            return Some((model.network().config().parameters(), bytes as u64));
-        }
+    if let Some(Ok((model, bytes))) = built_in(header.name)
+        && header.sha256 == model.id().sha256
+    {
+        return Some((model.network().config().parameters(), bytes));
     }
     let found = locate(header.name)?;
     if is_llm(&found) {
@@ -218,8 +233,8 @@ pub struct ArchiveModel<'a> {
     pub sha256: Option<[u8; 32]>,
 }
 
-/// The model called `name`: the baseline, the compiled-in default (when `sha256` is unknown or
-/// its own), or a plain name in the search path.
+/// The model called `name`: the baseline, a compiled-in model (when `sha256` is unknown or its
+/// own), or a plain name in the search path.
 fn find_named(name: &str, sha256: Option<[u8; 32]>) -> Result<AnyModel> {
     if name == "baseline" {
         return Ok(AnyModel::Baseline(ContextMixing::new()));
@@ -231,8 +246,8 @@ fn find_named(name: &str, sha256: Option<[u8; 32]>) -> Result<AnyModel> {
             escaped(name)
         )));
     }
-    if name == DEFAULT_MODEL {
-        let model = embedded()?;
+    if let Some(found) = built_in(name) {
+        let (model, _) = found?;
         if sha256.is_none() || sha256 == model.id().sha256 {
             return Ok(AnyModel::Transformer(Box::new(model)));
         }
