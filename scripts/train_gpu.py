@@ -2,12 +2,14 @@
 """Train an lmzip byte Transformer with PyTorch on a GPU and write it in the engine's format.
 
 The Rust trainer (`lmzip train`, crates/train) is the reference that CI tests; this script is
-the same model, loss and optimizer on a GPU, for training runs a 2-core CPU cannot do. Its
+the same model, loss and optimizer on a GPU, for training runs a 2-core CPU cannot do (on the
+CPU it serves to continue a model, `--init`, as models/lmzip-800k-everyday was made). Its
 data come from `lmzip dataset DIR` (the same preprocessing and held-out split as `lmzip
 train`), optionally xz-compressed (`DIR/MODALITY.train[.xz]`, `DIR/MODALITY.held-out[.xz]`).
 
 The model follows docs/ENGINE.md exactly: 257 input symbols (bytes + beginning-of-chunk),
-pre-LN blocks with rotary positions on pairs (i, i + hd/2), causal softmax attention, tanh-GELU
+pre-LN blocks with rotary positions on pairs (i, i + hd/2), causal softmax attention (with
+`--window`, numerics 2's sliding window that keeps the start token), tanh-GELU
 MLP, final LayerNorm and a biased head; tensors are stored in the engine's names and (in, out)
 layouts, F32. Training runs in bf16 autocast; the held-out score is computed in f32, as the
 engine computes.
@@ -137,7 +139,7 @@ def forward(p, cfg, rope, inputs, window=None):
     hd = d // H
     cos, sin = rope[0][:T], rope[1][:T]
     mask = window_mask(T, window, inputs.device)
-    banded = mask is not None and T % window == 0 and T >= 4 * window
+    banded = mask is not None and T % window == 0
     x = p["embed"][inputs]
     for l in range(cfg["n_layers"]):
         b = f"blocks.{l}."

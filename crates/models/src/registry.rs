@@ -1,11 +1,11 @@
-//! Which model a name, a path or an archive's header asks for, and the compiled-in default.
+//! Which model a name, a path or an archive's header asks for, and the compiled-in models.
 //!
 //! `--model` takes `baseline`, a compiled-in model ([`BUILT_IN_MODELS`]: the default
 //! [`DEFAULT_MODEL`] and the default before it, so a program using them works wherever it is
-//! copied and archives written by earlier versions' default decode), a path to a model directory (`config.json` +
-//! `model.safetensors`; with a `tokenizer.json` it is a Hugging Face LLM) or to a GGUF file
-//! (`.gguf`), or the name of such a directory or file in the model search path: the directories
-//! in `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
+//! copied, and archives written with the earlier default decode), a path to a model directory
+//! (`config.json` + `model.safetensors`; with a `tokenizer.json` it is a Hugging Face LLM) or to
+//! a GGUF file (`.gguf`), or the name of such a directory or file in the model search path: the
+//! directories in `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
 //! `~/.local/share/lmzip/models`). Neither the current directory nor the source tree is searched
 //! unless the user puts them in `$LMZIP_MODEL_PATH`.
 //!
@@ -128,8 +128,8 @@ macro_rules! with_model {
     };
 }
 
-/// The model named by `--model`: `baseline`, the default, an existing path, or a plain name in
-/// the search path.
+/// The model named by `--model`: `baseline`, a compiled-in model, an existing path, or a plain
+/// name in the search path.
 pub fn by_name(name: &str) -> Result<AnyModel> {
     if name == "baseline" || BUILT_IN_MODELS.contains(&name) {
         return find_named(name, None);
