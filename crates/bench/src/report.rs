@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use lmzip::Model;
 use lmzip_data::Modality;
+use lmzip_models::mix::{Level, MAX_LEVEL, Mixed};
 use lmzip_models::registry as models;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,11 +40,12 @@ pub struct BenchArgs {
     /// Seed of the chunk sample (and of the random data set).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// lmzip models to measure (as for --model), comma-separated.
+    /// lmzip models to measure (as for --model), comma-separated. NAME@LEVEL measures NAME mixed
+    /// with the adaptive models of that level (as solid mode codes), each chunk its own block.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,lmzip-800k-everyday"
+        default_value = "baseline,lmzip-800k-everyday,lmzip-800k-everyday@6"
     )]
     model: Vec<String>,
     /// Threads for lmzip; 0 means one per core.
@@ -149,6 +151,17 @@ impl DataSet {
     }
 }
 
+/// Split a `--model` entry, `NAME` or `NAME@LEVEL`, into the model's name and the mixer's level.
+fn parse_model_spec(spec: &str) -> anyhow::Result<(&str, Option<Level>)> {
+    let Some((name, level)) = spec.split_once('@') else {
+        return Ok((spec, None));
+    };
+    match level.parse::<u8>().ok().and_then(Level::new) {
+        Some(level) => Ok((name, Some(level))),
+        None => bail!("{spec}: the level after '@' must be 1 to {MAX_LEVEL}"),
+    }
+}
+
 /// Run the benchmark, print a markdown table, and write what `--out` and `--report` ask for.
 pub fn run(args: &BenchArgs) -> Outcome {
     let started = Instant::now();
@@ -192,11 +205,12 @@ pub fn run(args: &BenchArgs) -> Outcome {
         for &c in &set.codecs() {
             rows.push((measure_classic(c, &chunks), 0, "2048"));
         }
-        for model_name in &args.model {
-            let compressor = if model_name.starts_with("lmzip") {
-                model_name.clone()
+        for spec in &args.model {
+            let (model_name, level) = parse_model_spec(spec)?;
+            let compressor = if spec.starts_with("lmzip") {
+                spec.clone()
             } else {
-                format!("lmzip {model_name}")
+                format!("lmzip {spec}")
             };
             let model = models::by_name(model_name)?;
             let params = model.parameters();
@@ -205,12 +219,27 @@ pub fn run(args: &BenchArgs) -> Outcome {
                 let chunk_size = m
                     .max_chunk_len()
                     .map_or(lmzip::DEFAULT_CHUNK_SIZE, |c| lmzip::DEFAULT_CHUNK_SIZE.min(c as u32));
-                let measured = measure_lmzip(&compressor, &m, &chunks, chunk_size, threads)?;
                 let n = args.position_chunks.min(chunks.len());
-                let curve = out_dir
-                    .is_some()
-                    .then(|| position_curve(&m, &chunks[..n], chunk_size as usize, threads));
-                (measured, curve)
+                match level {
+                    None => {
+                        let measured = measure_lmzip(&compressor, &m, &chunks, chunk_size, threads)?;
+                        let curve = out_dir
+                            .is_some()
+                            .then(|| position_curve(&m, &chunks[..n], chunk_size as usize, threads));
+                        (measured, curve)
+                    }
+                    Some(level) => {
+                        let mixed = Mixed::new(&m, level, chunk_size)
+                            .map_err(|e| anyhow::anyhow!(e))?
+                            .with_threads(threads);
+                        let measured =
+                            measure_lmzip(&compressor, &mixed, &chunks, chunk_size, threads)?;
+                        let curve = out_dir.is_some().then(|| {
+                            position_curve(&mixed, &chunks[..n], chunk_size as usize, threads)
+                        });
+                        (measured, curve)
+                    }
+                }
             });
             if let Some(bits_per_byte) = curve {
                 curves.push(PositionCurve {

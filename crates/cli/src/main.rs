@@ -71,8 +71,9 @@ pub struct CodecArgs {
     /// Levels 1–3 run the adaptive models alone, 4–9 mix in the model.
     #[arg(long = "level", value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
     level: Option<u8>,
-    /// Solid mode's block size (64 KiB to 16 MiB): every byte of a block is predicted from all
-    /// bytes before it in the block; blocks are independent (and coded in parallel).
+    /// Solid mode's block size (2 KiB to 16 MiB): every byte of a block is predicted from all
+    /// bytes before it in the block; blocks are independent (and coded in parallel). 2048 codes
+    /// the paper's chunks with the model mixed with adaptive models.
     #[arg(long = "block-size", value_name = "BYTES", conflicts_with_all = ["chunks", "chunk_size"])]
     block_size: Option<u32>,
     /// The paper's mode: code independent chunks (2048 bytes, or --chunk-size) with the model

@@ -208,6 +208,48 @@ fn bench_report_writes_table_1_data_and_plots() {
     assert!((0.99..1.01).contains(&rate), "{rate}");
 }
 
+/// `--model NAME@LEVEL` measures NAME mixed at that level, each chunk its own block; a level
+/// outside 1–9 is refused.
+#[test]
+fn bench_measures_a_model_mixed_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = Path::new(SHARED).canonicalize().unwrap();
+    let bench = |models: &str| {
+        lmzip(
+            d,
+            &[
+                "bench",
+                "--data",
+                data.to_str().unwrap(),
+                "--modality",
+                "text",
+                "--chunks",
+                "4",
+                "--model",
+                models,
+                "-T",
+                "2",
+            ],
+        )
+    };
+    let o = bench("baseline,baseline@2");
+    assert_ok(&o);
+    let table = String::from_utf8_lossy(&o.stdout);
+    let rate = |name: &str| -> f64 {
+        let row = table
+            .lines()
+            .find(|l| l.contains(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{table}"));
+        row.split('|').nth(5).unwrap().trim().parse().unwrap()
+    };
+    // Both are real measurements of prose: well below 100 %, and not the same coder.
+    let (alone, mixed) = (rate("lmzip baseline"), rate("lmzip baseline@2"));
+    assert!(alone < 70.0 && mixed < 70.0, "{alone} {mixed}");
+    assert_ne!(alone, mixed);
+    assert_err(&bench("baseline@10"), "must be 1 to 9");
+}
+
 #[test]
 fn dataset_writes_whole_chunks_of_both_splits() {
     let dir = tempfile::tempdir().unwrap();

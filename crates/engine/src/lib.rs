@@ -43,7 +43,9 @@ pub use kernels::Isa;
 ///   ([`kernels::attend`]'s window) and round their matrix weights, keys and values to
 ///   bfloat16 ([`kernels::Packed::new_bf16`], [`Cache::new_bf16`];
 ///   `lmzip_models::transformer::arithmetic_for`); every other computation is as in 1.
-pub const NUMERICS_VERSION: u16 = 2;
+/// - 3: the networks compute as in 2; solid mode's mixers start by trusting the byte model
+///   (`lmzip_models::mix`), so a block, however short, starts at the byte model's rate.
+pub const NUMERICS_VERSION: u16 = 3;
 
 /// The oldest numerics version this build still computes: archives from
 /// `OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION` decode.

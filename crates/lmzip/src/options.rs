@@ -29,8 +29,9 @@ use std::io::{self, Read, Write};
 pub const DEFAULT_LEVEL: u8 = 6;
 /// Levels up to this one run the adaptive models alone (unless a model is named).
 pub const LAST_ADAPTIVE_LEVEL: u8 = 3;
-/// The smallest solid block.
-pub const MIN_BLOCK_SIZE: u32 = 1 << 16;
+/// The smallest solid block: the paper's chunk, so that `--block-size 2048` codes the paper's
+/// independent chunks with the model mixed with adaptive models.
+pub const MIN_BLOCK_SIZE: u32 = 2048;
 
 /// Solid mode's block size at each level: with the byte model (levels 4–9), smaller blocks
 /// decode on more threads at once, larger ones see more context.
@@ -78,7 +79,7 @@ impl Options {
         self
     }
 
-    /// Solid mode's block size, 64 KiB to 16 MiB (by default [`block_size_for`] the level).
+    /// Solid mode's block size, 2 KiB to 16 MiB (by default [`block_size_for`] the level).
     pub fn block_size(&mut self, bytes: u32) -> &mut Self {
         self.block_size = Some(bytes);
         self

@@ -145,6 +145,26 @@ fn write_numerics_2_goldens() {
     }
 }
 
+/// Golden archives of numerics 3 (solid mode's mixers start by trusting the byte model), named
+/// `*.n3.lmz`, as [`NUMERICS_2`]. Written once by `cargo test -p lmzip --test golden --
+/// --ignored write_numerics_3_goldens`; the solid one in blocks of 2048 bytes, the smallest.
+const NUMERICS_3: [(&str, &str, Option<u8>, u32); 2] = [
+    ("text", "lmzip-800k-everyday", None, 2048),
+    ("text", "lmzip-800k-everyday", Some(6), 2048),
+];
+
+#[test]
+#[ignore = "writes tests/golden: run once, by hand"]
+fn write_numerics_3_goldens() {
+    for (original, model, level, size) in NUMERICS_3 {
+        let data = std::fs::read(original_path(original)).unwrap();
+        let archive = encode(&data, model_for(model, 3), size, level);
+        let solid = level.map_or(String::new(), |l| format!(".solid{l}"));
+        let name = format!("{original}.{model}{solid}.n3.lmz");
+        std::fs::write(golden().join(name), archive).unwrap();
+    }
+}
+
 /// The original beside the archives: `NAME.txt` or `NAME.bin`.
 fn original_path(name: &str) -> PathBuf {
     ["txt", "bin"]
@@ -212,7 +232,7 @@ fn golden_archives_decode_and_re_encode_identically() {
     }
     assert_eq!(
         seen,
-        7 + SOLID.len() + NUMERICS_2.len(),
+        7 + SOLID.len() + NUMERICS_2.len() + NUMERICS_3.len(),
         "every golden archive checked"
     );
 }

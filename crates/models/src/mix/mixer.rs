@@ -8,6 +8,10 @@ use crate::adaptive::{squash, stretch};
 const RATE_FLOOR: i64 = 4;
 const RATE_START: i64 = 12;
 const RATE_HALF_LIFE: i64 = 1 << 16;
+/// The constant rate of a mixer reset by [`Mixer::reset_steady`] (numerics 3 and later): one
+/// that starts from a good prediction learns slowly from the first bit, so that adaptive models
+/// that know nothing yet cannot pull it away in a short block.
+const STEADY_RATE: i64 = 3;
 /// Weights are kept within ±`WEIGHT_LIMIT` (1.0 is 65536).
 const WEIGHT_LIMIT: i32 = 1 << 22;
 
@@ -21,6 +25,8 @@ pub(super) struct Mixer {
     pr: i32,
     /// Updates since the reset.
     updates: i64,
+    /// Learn at [`STEADY_RATE`] rather than fast at first.
+    steady: bool,
 }
 
 impl Mixer {
@@ -32,14 +38,29 @@ impl Mixer {
             set: 0,
             pr: 2048,
             updates: 0,
+            steady: false,
         }
     }
 
-    /// Every weight to `weight` (65536 is 1.0).
+    /// Every weight to `weight` (65536 is 1.0), learning fast at first.
     pub(super) fn reset(&mut self, weight: i32) {
         self.weights.iter_mut().for_each(|w| *w = weight);
         self.pr = 2048;
         self.updates = 0;
+        self.steady = false;
+    }
+
+    /// Every weight to `weight`, learning at [`STEADY_RATE`] throughout.
+    pub(super) fn reset_steady(&mut self, weight: i32) {
+        self.reset(weight);
+        self.steady = true;
+    }
+
+    /// Input `input`'s weight to `weight` in every set.
+    pub(super) fn set_input_weight(&mut self, input: usize, weight: i32) {
+        for set in self.weights.chunks_exact_mut(self.n) {
+            set[input] = weight;
+        }
     }
 
     /// Mix `inputs` (stretched probabilities) with weight set `set`; returns the stretched
@@ -59,7 +80,11 @@ impl Mixer {
 
     /// Learn the coded bit for the last mix.
     pub(super) fn learn(&mut self, inputs: &[i32], bit: u32) {
-        let rate = RATE_FLOOR + RATE_START * RATE_HALF_LIFE / (RATE_HALF_LIFE + self.updates);
+        let rate = if self.steady {
+            STEADY_RATE
+        } else {
+            RATE_FLOOR + RATE_START * RATE_HALF_LIFE / (RATE_HALF_LIFE + self.updates)
+        };
         self.updates += 1;
         let err = i64::from(((bit as i32) << 12) - self.pr) * rate;
         let w = &mut self.weights[self.set..self.set + self.n];

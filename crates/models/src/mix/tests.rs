@@ -109,3 +109,64 @@ fn refuses_token_and_bit_models_other_than_the_baseline() {
     let id = adaptive(4, 100).id();
     assert_eq!((id.name.as_str(), id.mixer), ("baseline", Some(4)));
 }
+
+/// A byte model that always gives byte `b'a'` 90 % (the rest shared), computing numerics
+/// `.0`.
+struct Confident(u16);
+
+impl Model for Confident {
+    type State = ();
+    fn id(&self) -> ModelId {
+        ModelId {
+            name: "confident".into(),
+            sha256: None,
+            tokenizer_sha256: None,
+            mixer: None,
+        }
+    }
+    fn symbols(&self) -> Symbols {
+        Symbols::Bytes
+    }
+    fn precision(&self) -> u32 {
+        16
+    }
+    fn numerics(&self) -> Option<u16> {
+        Some(self.0)
+    }
+    fn new_state(&self) {}
+    fn reset(&self, _: &mut ()) {}
+    fn predict(&self, _: &mut (), cdf: &mut Cdf) {
+        let mut frequencies = [26u32; 256];
+        frequencies[usize::from(b'a')] = 65536 - 26 * 255;
+        cdf.set_frequencies(16, &frequencies).unwrap();
+    }
+    fn observe(&self, _: &mut (), _: u32) {}
+}
+
+#[test]
+fn from_numerics_3_a_block_starts_at_the_byte_models_rate() {
+    // The byte model alone: -log2(0.9) ≈ 0.15 bits for a byte 'a'.
+    let alone = -(0.9f64.log2());
+    let cost = |version: u16, data: &[u8], prepare: bool| {
+        let model = Mixed::new(Confident(version), Level::new(6).unwrap(), 2048).unwrap();
+        bits(&model, &mut model.new_state(), data, prepare)
+    };
+    let trusting = cost(3, b"a", false);
+    let legacy = cost(2, b"a", false);
+    assert!(
+        (trusting - alone).abs() < 0.02,
+        "numerics 3: the first byte costs {trusting} bits, the byte model's {alone}"
+    );
+    assert!(
+        legacy > 2.0 * alone,
+        "numerics 2: the first byte costs {legacy} bits"
+    );
+    // Then the mixers learn from there.
+    let run = [b'a'; 16];
+    assert!(cost(3, &run, false) < 16.0 * alone);
+    // The encoder's path (prepared) and the decoder's (byte by byte) agree.
+    assert_eq!(
+        cost(3, &run, true).to_bits(),
+        cost(3, &run, false).to_bits()
+    );
+}

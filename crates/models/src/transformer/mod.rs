@@ -40,8 +40,9 @@ pub struct Arithmetic {
 
 /// What numerics `version` ([`NUMERICS_VERSION`]) asks of a byte Transformer: in version 1,
 /// attention to every position, `f32` weights and caches; from version 2, the
-/// [`ATTENTION_WINDOW`], bfloat16 matrix weights and bfloat16 keys and values. `None` for a
-/// version this build does not know.
+/// [`ATTENTION_WINDOW`], bfloat16 matrix weights and bfloat16 keys and values (version 3
+/// changes only solid mode's mixer, not the network). `None` for a version this build does not
+/// know.
 pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
     match version {
         1 => Some(Arithmetic {
@@ -49,7 +50,7 @@ pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
             bf16_weights: false,
             bf16_cache: false,
         }),
-        2 => Some(Arithmetic {
+        2 | 3 => Some(Arithmetic {
             window: ATTENTION_WINDOW,
             bf16_weights: true,
             bf16_cache: true,
