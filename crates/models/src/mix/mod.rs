@@ -18,8 +18,9 @@
 //! Three mixers, selected by (match length, bit position), by the bits of the byte so far, and
 //! by the byte model's confidence (or the previous byte), feed a final mixer; two adaptive
 //! probability maps (APM/SSE) refine the result. From numerics 3 the mixers start by trusting
-//! the byte model alone ([`TRUSTED_WEIGHT`]) and learn at a steady rate, so that a short block
-//! (down to the paper's 2048 bytes) codes about as well as the byte model from its first byte.
+//! the byte model alone (2/3 on its input in each first-layer mixer, 0 elsewhere) and learn at
+//! a steady rate, so that a short block (down to the paper's 2048 bytes) codes about as well
+//! as the byte model from its first byte.
 //! Everything after the byte model's integer table is integer arithmetic, so archives are
 //! identical on every machine.
 //!
