@@ -240,7 +240,7 @@ impl<M: Model> Model for Mixed<M> {
         s.bit_pos = 0;
         s.contexts.reset();
         if self.trusts_byte_model() {
-            let byte_model = s.contexts.inputs_len();
+            let byte_model = s.contexts.inputs_len(); // its input's index, as `predict` fills them
             for m in &mut s.mixers {
                 m.reset_steady(0);
                 m.set_input_weight(byte_model, TRUSTED_WEIGHT);
@@ -270,18 +270,19 @@ impl<M: Model> Model for Mixed<M> {
         if s.bit_pos == 0 {
             self.byte_model_table(s);
         }
-        let n_ctx = s.contexts.inputs_len() - 2;
+        // The adaptive models' inputs, then the byte model's two and the bias.
+        let byte_model = s.contexts.inputs_len();
         s.contexts
-            .inputs(s.c0, s.bit_pos, &mut s.inputs[..n_ctx + 2]);
+            .inputs(s.c0, s.bit_pos, &mut s.inputs[..byte_model]);
         let neural_input = match (&s.path, &s.inner) {
             (Some(path), _) => i32::from(path[s.contexts.position()][s.bit_pos as usize]),
             (None, Some(_)) => bit_input(&s.cum, s.c0, s.bit_pos),
             (None, None) => 0,
         };
         let confidence = (neural_input.unsigned_abs() as usize / 256).min(7);
-        s.inputs[n_ctx + 2] = neural_input;
-        s.inputs[n_ctx + 3] = neural_input / 4;
-        s.inputs[n_ctx + 4] = 256;
+        s.inputs[byte_model] = neural_input;
+        s.inputs[byte_model + 1] = neural_input / 4;
+        s.inputs[byte_model + 2] = 256;
 
         let bit_pos = s.bit_pos as usize;
         let sets = [
