@@ -46,7 +46,8 @@ __all__ = [
 
 class Model:
     """A model lmzip can code with: ``baseline`` (weightless), ``lmzip-800k-everyday`` (the
-    compiled-in default), ``lmzip-800k`` (the previous default, compiled in), a model directory, a GGUF file, or a name in the model search path.
+    compiled-in default), ``lmzip-800k`` (the previous default, compiled in), a model
+    directory, a GGUF file, or a name in the model search path.
 
     ``Model.load`` checks that the model loads and describes it; the extension loads it again
     for each call (the default takes about 15 ms).

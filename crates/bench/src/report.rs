@@ -219,25 +219,15 @@ pub fn run(args: &BenchArgs) -> Outcome {
                 let chunk_size = m
                     .max_chunk_len()
                     .map_or(lmzip::DEFAULT_CHUNK_SIZE, |c| lmzip::DEFAULT_CHUNK_SIZE.min(c as u32));
-                let n = args.position_chunks.min(chunks.len());
+                let curve_chunks = &chunks[..args.position_chunks.min(chunks.len())];
+                let curve_chunks = out_dir.is_some().then_some(curve_chunks);
                 match level {
-                    None => {
-                        let measured = measure_lmzip(&compressor, &m, &chunks, chunk_size, threads)?;
-                        let curve = out_dir
-                            .is_some()
-                            .then(|| position_curve(&m, &chunks[..n], chunk_size as usize, threads));
-                        (measured, curve)
-                    }
+                    None => measure_model(&compressor, &m, &chunks, curve_chunks, chunk_size, threads)?,
                     Some(level) => {
                         let mixed = Mixed::new(&m, level, chunk_size)
                             .map_err(|e| anyhow::anyhow!(e))?
                             .with_threads(threads);
-                        let measured =
-                            measure_lmzip(&compressor, &mixed, &chunks, chunk_size, threads)?;
-                        let curve = out_dir.is_some().then(|| {
-                            position_curve(&mixed, &chunks[..n], chunk_size as usize, threads)
-                        });
-                        (measured, curve)
+                        measure_model(&compressor, &mixed, &chunks, curve_chunks, chunk_size, threads)?
                     }
                 }
             });
@@ -306,6 +296,21 @@ fn megabytes(bps: f64) -> String {
         let decimals = (2.0 - mb.log10().floor()).clamp(3.0, 9.0) as usize;
         format!("{mb:.decimals$}")
     }
+}
+
+/// Measure `m` on `chunks` coded in pieces of `chunk_size` bytes, and its code length by
+/// position over `curve_chunks` when given.
+fn measure_model<M: Model + Copy>(
+    compressor: &str,
+    m: M,
+    chunks: &[Vec<u8>],
+    curve_chunks: Option<&[Vec<u8>]>,
+    chunk_size: u32,
+    threads: usize,
+) -> Result<(Measurement, Option<Vec<f64>>)> {
+    let measured = measure_lmzip(compressor, m, chunks, chunk_size, threads)?;
+    let curve = curve_chunks.map(|c| position_curve(&m, c, chunk_size as usize, threads));
+    Ok((measured, curve))
 }
 
 /// Mean code length by position over `chunks`, each cut into pieces of `piece` bytes (the

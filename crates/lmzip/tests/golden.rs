@@ -136,13 +136,7 @@ const NUMERICS_2: [(&str, &str, Option<u8>, u32); 4] = [
 #[test]
 #[ignore = "writes tests/golden: run once, by hand"]
 fn write_numerics_2_goldens() {
-    for (original, model, level, size) in NUMERICS_2 {
-        let data = std::fs::read(original_path(original)).unwrap();
-        let archive = encode(&data, model_for(model, 2), size, level);
-        let solid = level.map_or(String::new(), |l| format!(".solid{l}"));
-        let name = format!("{original}.{model}{solid}.n2.lmz");
-        std::fs::write(golden().join(name), archive).unwrap();
-    }
+    write_numerics_goldens(2, &NUMERICS_2);
 }
 
 /// Golden archives of numerics 3 (solid mode's mixers start by trusting the byte model), named
@@ -156,11 +150,16 @@ const NUMERICS_3: [(&str, &str, Option<u8>, u32); 2] = [
 #[test]
 #[ignore = "writes tests/golden: run once, by hand"]
 fn write_numerics_3_goldens() {
-    for (original, model, level, size) in NUMERICS_3 {
+    write_numerics_goldens(3, &NUMERICS_3);
+}
+
+/// Write `goldens` (as [`NUMERICS_2`]) under numerics `version`, as `*.nV.lmz`.
+fn write_numerics_goldens(version: u16, goldens: &[(&str, &str, Option<u8>, u32)]) {
+    for &(original, model, level, size) in goldens {
         let data = std::fs::read(original_path(original)).unwrap();
-        let archive = encode(&data, model_for(model, 3), size, level);
+        let archive = encode(&data, model_for(model, version), size, level);
         let solid = level.map_or(String::new(), |l| format!(".solid{l}"));
-        let name = format!("{original}.{model}{solid}.n3.lmz");
+        let name = format!("{original}.{model}{solid}.n{version}.lmz");
         std::fs::write(golden().join(name), archive).unwrap();
     }
 }
