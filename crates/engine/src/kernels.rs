@@ -9,6 +9,7 @@
 //! x86-64), used for every product in a matrix product or an attention dot product.
 
 use crate::math;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// An instruction-set version of the kernels. All give bit-identical results; they differ only
@@ -227,6 +228,37 @@ multiversion! {
             Panels::F32(data) => matmul_panels(a, data, b.k, b.n, c, m),
             Panels::Bf16(data) => matmul_panels(a, data, b.k, b.n, c, m),
         }
+    }
+}
+
+multiversion! {
+    /// Columns `cols` of [`matmul`]'s product: `c` (`m × cols.len()`, row-major) receives
+    /// `a · b[.., cols]`, each element computed exactly as [`matmul`] computes it (so a product
+    /// split by columns between threads gives the same bits). `cols` starts at a panel boundary
+    /// (a multiple of [`NR`]) and ends at one or at `b.cols()`.
+    pub fn matmul_cols(a: &[f32], b: &Packed, cols: Range<usize>, c: &mut [f32], m: usize) {
+        assert!(
+            cols.start.is_multiple_of(NR)
+                && cols.start <= cols.end
+                && (cols.end.is_multiple_of(NR) || cols.end == b.n)
+                && cols.end <= b.n,
+            "matmul columns"
+        );
+        let n = cols.len();
+        assert!(a.len() >= m * b.k && c.len() >= m * n, "matmul shapes");
+        let panels = cols.start / NR * b.k * NR..cols.end.div_ceil(NR) * b.k * NR;
+        match &b.data {
+            Panels::F32(data) => matmul_panels(a, &data[panels], b.k, n, c, m),
+            Panels::Bf16(data) => matmul_panels(a, &data[panels], b.k, n, c, m),
+        }
+    }
+}
+
+impl Packed {
+    /// The panel boundary nearest the middle of the columns: where to split a product between
+    /// two threads ([`matmul_cols`]).
+    pub fn middle_column(&self) -> usize {
+        self.n.div_ceil(NR) / 2 * NR
     }
 }
 
@@ -619,18 +651,26 @@ multiversion! {
     /// `mean = sum(x) / dim`, `c = x - mean`, `var = sum(c * c) / dim`,
     /// `y = ((c * (1 / sqrt(var + eps))) * weight) + bias`, sums by [`math::sum`].
     pub fn layer_norm(x: &[f32], y: &mut [f32], weight: &[f32], bias: &[f32], dim: usize, eps: f32) {
-        let mut centered = vec![0.0f32; dim];
-        let mut squares = vec![0.0f32; dim];
+        // Rows up to 512 wide (every byte Transformer of lmzip) keep their buffers on the stack.
+        let (mut on_stack, mut on_heap) = ([0.0f32; 1024], Vec::new());
+        let (centered, squares) = match dim <= 512 {
+            true => on_stack.split_at_mut(512),
+            false => {
+                on_heap.resize(2 * dim, 0.0f32);
+                on_heap.split_at_mut(dim)
+            }
+        };
+        let (centered, squares) = (&mut centered[..dim], &mut squares[..dim]);
         for (x, y) in x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)) {
             let mean = math::sum(x) / dim as f32;
             for (c, &x) in centered.iter_mut().zip(x) {
                 *c = x - mean;
             }
-            for (s, &c) in squares.iter_mut().zip(&centered) {
+            for (s, &c) in squares.iter_mut().zip(centered.iter()) {
                 *s = c * c;
             }
-            let inv = 1.0 / (math::sum(&squares) / dim as f32 + eps).sqrt();
-            for (((y, &c), &w), &b) in y.iter_mut().zip(&centered).zip(weight).zip(bias) {
+            let inv = 1.0 / (math::sum(squares) / dim as f32 + eps).sqrt();
+            for (((y, &c), &w), &b) in y.iter_mut().zip(centered.iter()).zip(weight).zip(bias) {
                 *y = ((c * inv) * w) + b;
             }
         }
@@ -798,6 +838,35 @@ mod tests {
                             acc.to_bits(),
                             "{isa:?} {m}x{k}x{n} at {i},{j}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_product_split_by_columns_gives_the_whole_products_bits() {
+        for &(m, k, n) in &[(1, 128, 384), (1, 512, 128), (2, 33, 100), (7, 19, 31)] {
+            let a = values(m * k, 6);
+            let b = values(k * n, 7);
+            for isa in Isa::available() {
+                for packed in [Packed::new(&b, k, n), Packed::new_bf16(&b, k, n)] {
+                    let mut whole = vec![0.0; m * n];
+                    matmul(isa, &a, &packed, &mut whole, m);
+                    let middle = packed.middle_column();
+                    assert!(middle.is_multiple_of(NR) && middle <= n);
+                    for cuts in [vec![0, n], vec![0, middle, n], vec![0, NR.min(n), n]] {
+                        for cols in cuts.windows(2).map(|w| w[0]..w[1]) {
+                            let mut part = vec![0.0; m * cols.len()];
+                            matmul_cols(isa, &a, &packed, cols.clone(), &mut part, m);
+                            for i in 0..m {
+                                let want = &whole[i * n + cols.start..i * n + cols.end];
+                                let got = &part[i * cols.len()..(i + 1) * cols.len()];
+                                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect();
+                                let (want, got): (Vec<u32>, Vec<u32>) = (bits(want), bits(got));
+                                assert_eq!(got, want, "{isa:?} {m}x{k}x{n} {cols:?} row {i}");
+                            }
+                        }
                     }
                 }
             }

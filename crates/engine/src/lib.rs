@@ -31,6 +31,7 @@ pub mod attention;
 pub mod kernels;
 pub mod math;
 pub mod quantize;
+pub mod team;
 
 pub use attention::{Cache, Rope, Rows};
 pub use kernels::Isa;

@@ -209,6 +209,19 @@ fn byte_model_threads_do_not_change_the_archive() {
     }
 }
 
+/// A block decoding alone with threads to spare splits each byte-model step between two of
+/// them (`lmzip_engine::team`): the same bytes at every thread count.
+#[test]
+fn a_lone_block_decodes_the_same_on_any_thread_count() {
+    let text = alice();
+    let data = &text[..3000];
+    let archive = lmzip_testkit::compress(data, neural(6, BLOCK), 1, BLOCK, usize::MAX);
+    for threads in [1, 2, 3, 4] {
+        let back = lmzip_testkit::decompress(&archive, neural(6, BLOCK), threads, 1 << 16);
+        assert!(back.unwrap() == data, "{threads} threads");
+    }
+}
+
 /// Every file of ../shared/data (its first 4 KB, as the paper's preprocessing gives them)
 /// through solid mode at 2 threads.
 #[test]

@@ -365,6 +365,37 @@ fn model_files_round_trip_and_hash() {
     assert!(file::load(dir.path()).is_err());
 }
 
+/// A step split between the two threads of a team (a solid block decoding alone: the matrix
+/// products by column panels, attention by heads) gives the bits of the step on one thread, for
+/// one, two and three heads, every kernel version, full and windowed attention, `f32` and
+/// bfloat16 storage.
+#[test]
+fn a_step_split_between_two_threads_gives_the_same_bits() {
+    let mut three_heads = Config::new(48, 1, 3, 120);
+    three_heads.norm = Norm::Post;
+    for (c, config) in configs().into_iter().chain([three_heads]).enumerate() {
+        for isa in Isa::available() {
+            for (window, bf16) in [(usize::MAX, false), (50, true)] {
+                let m = model(&config, 20 + c as u64)
+                    .with_isa(isa)
+                    .with_window(window)
+                    .with_bf16_weights(bf16)
+                    .with_bf16_cache(bf16);
+                let chunk = text(config.context.min(130), c);
+                let want = bits(&teacher_forced(&m, &chunk));
+                let split = lmzip_engine::team::install(|| {
+                    assert_eq!(
+                        lmzip_engine::team::active(),
+                        std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+                    );
+                    incremental(&m, &chunk)
+                });
+                assert_eq!(bits(&split), want, "config {c} {isa:?} window {window}");
+            }
+        }
+    }
+}
+
 /// A sliding attention window (numerics 2): teacher forcing, one byte at a time and a
 /// staggered lockstep batch give the same bits on every kernel version, past the window.
 #[test]

@@ -18,6 +18,8 @@
 use super::config::{Config, INPUT_VOCAB, Norm, OUTPUT_VOCAB};
 use lmzip_engine::attention::{self, AttendScratch, Cache, Rope, Rows, Strided, grow};
 use lmzip_engine::kernels::{self, Isa, Packed};
+use lmzip_engine::team;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 /// A layer normalization's scale and shift.
@@ -217,6 +219,10 @@ pub struct Profile {
     pub total: Duration,
 }
 
+/// A kernel applied to a product's rows with a per-column vector ([`kernels::bias_gelu`],
+/// [`kernels::add_bias`]).
+type Epilogue = fn(Isa, &mut [f32], &[f32]);
+
 /// Activations reused between calls.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -225,12 +231,19 @@ pub struct Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
     qkv: Vec<f32>,
-    q: Vec<f32>,
     attn: Vec<f32>,
     proj: Vec<f32>,
     hidden: Vec<f32>,
-    attend: AttendScratch,
+    /// Per half of the heads (a team's two threads each attend with their own).
+    heads: [HeadScratch; 2],
     cache: Option<Cache>,
+}
+
+/// Buffers of one thread's attention heads.
+#[derive(Debug, Default)]
+struct HeadScratch {
+    q: Vec<f32>,
+    attend: AttendScratch,
 }
 
 impl Scratch {
@@ -503,12 +516,11 @@ impl Transformer {
         let (block, packed) = (&self.weights.blocks[l], &self.packed[l]);
         let (isa, m, d) = (self.isa, positions.len(), self.config.d_model);
         let (heads, hd) = (self.config.n_heads, self.config.head_dim());
-        let scale = 1.0 / (hd as f32).sqrt();
         let x = &mut s.x[..m * d];
         let h = grow(&mut s.h, m * d);
         let qkv = grow(&mut s.qkv, m * 3 * d);
         let input = self.sublayer_input(&block.ln1, x, h);
-        timer.matmul(|| kernels::matmul(isa, input, &packed.wqkv, qkv, m));
+        self.product(input, &packed.wqkv, qkv, m, None, timer);
         for (row, &pos) in qkv.chunks_exact_mut(3 * d).zip(positions) {
             for head in 0..heads {
                 self.rope.rotate(&mut row[head * hd..(head + 1) * hd], pos);
@@ -517,40 +529,44 @@ impl Transformer {
             }
         }
         let attention_start = timer.start.map(|_| Instant::now());
-        let q = grow(&mut s.q, m * hd);
-        let attn = grow(&mut s.attn, m * d);
         for head in 0..heads {
-            let slot = l * heads + head;
             let at = |offset| Strided {
                 data: qkv,
                 stride: 3 * d,
                 offset: offset + head * hd,
             };
-            attention::store(rows, caches, slot, positions, at(d), at(2 * d), hd);
-            for (qo, row) in q.chunks_exact_mut(hd).zip(qkv.chunks_exact(3 * d)) {
-                for (o, &v) in qo.iter_mut().zip(&row[head * hd..][..hd]) {
-                    *o = v * scale;
-                }
-            }
-            let dest = (&mut attn[..], d, head * hd);
-            attention::attend(
-                isa,
+            attention::store(
                 rows,
                 caches,
-                slot,
+                l * heads + head,
                 positions,
-                q,
+                at(d),
+                at(2 * d),
                 hd,
-                self.window,
-                dest,
-                &mut s.attend,
             );
+        }
+        let attn = grow(&mut s.attn, m * d);
+        let (qkv, caches): (&[f32], &[&mut Cache]) = (qkv, caches);
+        let attend = |heads: Range<usize>, out: &mut [f32], scratch: &mut HeadScratch| {
+            self.attend_heads(l, heads, rows, positions, caches, qkv, out, scratch)
+        };
+        if m == 1 && team::active() {
+            // One row: each thread attends with half of the heads, into its half of the row.
+            let split = heads / 2;
+            let (left, right) = attn.split_at_mut(split * hd);
+            let [first, second] = &mut s.heads;
+            team::join(
+                || attend(0..split, left, first),
+                || attend(split..heads, right, second),
+            );
+        } else {
+            attend(0..heads, attn, &mut s.heads[0]);
         }
         if let Some(t) = attention_start {
             timer.attention += t.elapsed();
         }
         let proj = grow(&mut s.proj, m * d);
-        timer.matmul(|| kernels::matmul(isa, attn, &packed.wo, proj, m));
+        self.product(attn, &packed.wo, proj, m, None, timer);
         kernels::add_residual(isa, x, proj, None);
         self.post_norm(&block.ln1, x, h);
     }
@@ -564,9 +580,9 @@ impl Transformer {
         let hidden = grow(&mut s.hidden, m * f);
         let proj = grow(&mut s.proj, m * d);
         let input = self.sublayer_input(&block.ln2, x, h);
-        timer.matmul(|| kernels::matmul(isa, input, &packed.w1, hidden, m));
-        kernels::bias_gelu(isa, hidden, &block.b1);
-        timer.matmul(|| kernels::matmul(isa, hidden, &packed.w2, proj, m));
+        let gelu = (&block.b1[..], kernels::bias_gelu as Epilogue);
+        self.product(input, &packed.w1, hidden, m, Some(gelu), timer);
+        self.product(hidden, &packed.w2, proj, m, None, timer);
         kernels::add_residual(isa, x, proj, Some(&block.b2));
         self.post_norm(&block.ln2, x, h);
     }
@@ -577,7 +593,78 @@ impl Transformer {
         let x = &s.x[..m * d];
         let h = grow(&mut s.h, m * d);
         let input = self.sublayer_input(&self.weights.ln_f, x, h);
-        timer.matmul(|| kernels::matmul(self.isa, input, &self.head, logits, m));
-        kernels::add_bias(self.isa, logits, &self.weights.head_bias);
+        let bias = (&self.weights.head_bias[..], kernels::add_bias as Epilogue);
+        self.product(input, &self.head, logits, m, Some(bias), timer);
+    }
+
+    /// `out = input · w` for `m` rows, then `epilogue` with its per-column vector (a bias, a
+    /// bias and GELU) on every row. A single row is split by columns between the threads of a
+    /// team ([`team::join`]), each computing its columns exactly as the whole product would.
+    fn product(
+        &self,
+        input: &[f32],
+        w: &Packed,
+        out: &mut [f32],
+        m: usize,
+        epilogue: Option<(&[f32], Epilogue)>,
+        timer: &mut Timer,
+    ) {
+        let isa = self.isa;
+        let columns = |cols: Range<usize>, out: &mut [f32]| {
+            kernels::matmul_cols(isa, input, w, cols.clone(), out, m);
+            if let Some((vector, f)) = epilogue {
+                f(isa, out, &vector[cols]);
+            }
+        };
+        let n = w.cols();
+        timer.matmul(|| {
+            if m == 1 && team::active() {
+                let middle = w.middle_column();
+                let (left, right) = out[..n].split_at_mut(middle);
+                team::join(|| columns(0..middle, left), || columns(middle..n, right));
+            } else {
+                columns(0..n, &mut out[..m * n]);
+            }
+        });
+    }
+
+    /// Attention of `heads` (queries in `qkv`, keys and values already stored) for block `l`;
+    /// head `h`'s result goes to `out` at column `(h - heads.start) × head_dim` of each row of
+    /// `d_model`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
+        &self,
+        l: usize,
+        heads: Range<usize>,
+        rows: Rows,
+        positions: &[usize],
+        caches: &[&mut Cache],
+        qkv: &[f32],
+        out: &mut [f32],
+        scratch: &mut HeadScratch,
+    ) {
+        let (m, d, hd) = (positions.len(), self.config.d_model, self.config.head_dim());
+        let scale = 1.0 / (hd as f32).sqrt();
+        let q = grow(&mut scratch.q, m * hd);
+        for head in heads.clone() {
+            for (qo, row) in q.chunks_exact_mut(hd).zip(qkv.chunks_exact(3 * d)) {
+                for (o, &v) in qo.iter_mut().zip(&row[head * hd..][..hd]) {
+                    *o = v * scale;
+                }
+            }
+            let dest = (&mut out[..], d, (head - heads.start) * hd);
+            attention::attend(
+                self.isa,
+                rows,
+                caches,
+                l * self.config.n_heads + head,
+                positions,
+                q,
+                hd,
+                self.window,
+                dest,
+                &mut scratch.attend,
+            );
+        }
     }
 }
