@@ -293,12 +293,35 @@ fn matmul_panels<T: PanelValue>(
                     _ => tile::<5, T>(a, panel, &mut tile_out, i, k),
                 }
                 for (r, out) in tile_out.iter().take(rows).enumerate() {
-                    c[(i + r) * n + q * NR..][..cols].copy_from_slice(&out[..cols]);
+                    store_row(&mut c[(i + r) * n + q * NR..], out, cols);
                 }
                 i += rows;
             }
         }
     }
+}
+
+/// The first `cols` values of a tile's row into `dst` (a whole panel's width without a call to
+/// `memcpy`, which a tile row is too short to pay for).
+#[inline(always)]
+fn store_row(dst: &mut [f32], row: &[f32; NR], cols: usize) {
+    match cols {
+        NR => {
+            let dst: &mut [f32; NR] = (&mut dst[..NR]).try_into().expect("panel width");
+            *dst = *row;
+        }
+        _ => dst[..cols].copy_from_slice(&row[..cols]),
+    }
+}
+
+/// Rows `i..i + R` of `a` (rows of `k`), as slices.
+#[inline(always)]
+fn row_slices<const R: usize>(a: &[f32], i: usize, k: usize) -> [&[f32]; R] {
+    let mut rows = [&a[..0]; R];
+    for (r, row) in rows.iter_mut().enumerate() {
+        *row = &a[(i + r) * k..(i + r + 1) * k];
+    }
+    rows
 }
 
 /// [`matmul`] for fewer than [`MR`] rows (a decoder's step): `G` panels at once, so that one
@@ -323,7 +346,7 @@ fn few_rows_of<const R: usize, const G: usize, T: PanelValue>(
     n: usize,
     c: &mut [f32],
 ) {
-    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[r * k..(r + 1) * k]);
+    let rows = row_slices::<R>(a, 0, k);
     let panels = n.div_ceil(NR);
     for q0 in (0..panels).step_by(G) {
         let group = &data[q0 * k * NR..(q0 + G).min(panels) * k * NR];
@@ -341,7 +364,7 @@ fn few_rows_of<const R: usize, const G: usize, T: PanelValue>(
             let q = q0 + g;
             let cols = NR.min(n - q * NR);
             for (r, acc) in acc.iter().enumerate() {
-                c[r * n + q * NR..][..cols].copy_from_slice(&acc[..cols]);
+                store_row(&mut c[r * n + q * NR..], acc, cols);
             }
         }
     }
@@ -383,7 +406,7 @@ fn tile<const R: usize, T: PanelValue>(
     k: usize,
 ) {
     let mut acc = [[0.0f32; NR]; R];
-    let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
+    let rows = row_slices::<R>(a, i, k);
     for (p, brow) in panel.chunks_exact(NR).enumerate() {
         let brow: &[T; NR] = brow.try_into().expect("panel width");
         for r in 0..R {
