@@ -8,6 +8,7 @@
 //! hardware FMA on x86-64-v3, AVX-512 and aarch64, a correctly rounded library call on older
 //! x86-64), used for every product in a matrix product or an attention dot product.
 
+use crate::int8::Int8Panels;
 use crate::math;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -83,10 +84,10 @@ impl Isa {
 
 /// Defines `pub fn name(isa: Isa, args...)` that runs `body` compiled for `isa`.
 macro_rules! multiversion {
-    ($(#[$attr:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$attr])*
         #[allow(clippy::too_many_arguments)]
-        pub fn $name(isa: Isa, $($arg: $ty),*) {
+        $vis fn $name(isa: Isa, $($arg: $ty),*) {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             fn imp($($arg: $ty),*) $body
@@ -169,6 +170,7 @@ pub struct Packed {
 enum Panels {
     F32(Vec<f32>),
     Bf16(Vec<Bf16>),
+    Int8(Int8Panels),
 }
 
 /// `b` (row-major `k × n`) laid out in panels, each value through `convert`.
@@ -205,6 +207,16 @@ impl Packed {
         }
     }
 
+    /// Pack the row-major `k × n` matrix `b` as int8 values with one scale per column: the
+    /// products are then exact integer sums ([`crate::int8`]).
+    pub fn new_int8(b: &[f32], k: usize, n: usize) -> Packed {
+        Packed {
+            k,
+            n,
+            data: Panels::Int8(Int8Panels::new(b, k, n)),
+        }
+    }
+
     /// Rows (the inner dimension of the product).
     pub fn rows(&self) -> usize {
         self.k
@@ -216,40 +228,47 @@ impl Packed {
     }
 }
 
-multiversion! {
-    /// `c = a · b` for row-major `a` (`m × k`) and `c` (`m × n`), `b` packed.
-    ///
-    /// Element `c[i][j]` is `acc = 0; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`
-    /// (`b[p][j]` widened to `f32` when stored as bfloat16), whatever the shape of the tiles,
-    /// the row's position in `a`, or the version.
-    pub fn matmul(a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
-        assert!(a.len() >= m * b.k && c.len() >= m * b.n, "matmul shapes");
-        match &b.data {
-            Panels::F32(data) => matmul_panels(a, data, b.k, b.n, c, m),
-            Panels::Bf16(data) => matmul_panels(a, data, b.k, b.n, c, m),
-        }
+/// `c = a · b` for row-major `a` (`m × k`) and `c` (`m × n`), `b` packed.
+///
+/// For `f32` and bfloat16 weights, element `c[i][j]` is `acc = 0; for p in 0..k { acc =
+/// fma(a[i][p], b[p][j], acc) }` (`b[p][j]` widened to `f32` when stored as bfloat16), whatever
+/// the shape of the tiles, the row's position in `a`, or the version. For int8 weights it is the
+/// exact integer product of [`crate::int8`].
+pub fn matmul(isa: Isa, a: &[f32], b: &Packed, c: &mut [f32], m: usize) {
+    matmul_cols(isa, a, b, 0..b.n, c, m)
+}
+
+/// Columns `cols` of [`matmul`]'s product: `c` (`m × cols.len()`, row-major) receives
+/// `a · b[.., cols]`, each element computed exactly as [`matmul`] computes it (so a product
+/// split by columns between threads gives the same bits). `cols` starts at a panel boundary
+/// (a multiple of [`NR`]) and ends at one or at `b.cols()`.
+pub fn matmul_cols(isa: Isa, a: &[f32], b: &Packed, cols: Range<usize>, c: &mut [f32], m: usize) {
+    assert!(
+        cols.start.is_multiple_of(NR)
+            && cols.start <= cols.end
+            && (cols.end.is_multiple_of(NR) || cols.end == b.n)
+            && cols.end <= b.n,
+        "matmul columns"
+    );
+    assert!(
+        a.len() >= m * b.k && c.len() >= m * cols.len(),
+        "matmul shapes"
+    );
+    match &b.data {
+        Panels::Int8(panels) => crate::int8::matmul(isa, a, panels, b.k, cols, c, m),
+        _ => float_cols(isa, a, b, cols, c, m),
     }
 }
 
 multiversion! {
-    /// Columns `cols` of [`matmul`]'s product: `c` (`m × cols.len()`, row-major) receives
-    /// `a · b[.., cols]`, each element computed exactly as [`matmul`] computes it (so a product
-    /// split by columns between threads gives the same bits). `cols` starts at a panel boundary
-    /// (a multiple of [`NR`]) and ends at one or at `b.cols()`.
-    pub fn matmul_cols(a: &[f32], b: &Packed, cols: Range<usize>, c: &mut [f32], m: usize) {
-        assert!(
-            cols.start.is_multiple_of(NR)
-                && cols.start <= cols.end
-                && (cols.end.is_multiple_of(NR) || cols.end == b.n)
-                && cols.end <= b.n,
-            "matmul columns"
-        );
+    /// [`matmul_cols`] for `f32` and bfloat16 weights.
+    fn float_cols(a: &[f32], b: &Packed, cols: Range<usize>, c: &mut [f32], m: usize) {
         let n = cols.len();
-        assert!(a.len() >= m * b.k && c.len() >= m * n, "matmul shapes");
         let panels = cols.start / NR * b.k * NR..cols.end.div_ceil(NR) * b.k * NR;
         match &b.data {
             Panels::F32(data) => matmul_panels(a, &data[panels], b.k, n, c, m),
             Panels::Bf16(data) => matmul_panels(a, &data[panels], b.k, n, c, m),
+            Panels::Int8(_) => unreachable!("BUG: int8 panels go to int8::matmul"),
         }
     }
 }

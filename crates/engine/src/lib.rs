@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod attention;
+pub mod int8;
 pub mod kernels;
 pub mod math;
 pub mod quantize;
@@ -46,7 +47,10 @@ pub use kernels::Isa;
 ///   `lmzip_models::transformer::arithmetic_for`); every other computation is as in 1.
 /// - 3: the networks compute as in 2; solid mode's mixers start by trusting the byte model
 ///   (`lmzip_models::mix`), so a block, however short, starts at the byte model's rate.
-pub const NUMERICS_VERSION: u16 = 3;
+/// - 4: lmzip's byte Transformers keep their matrix weights in int8 with a scale per column and
+///   multiply them with activations rounded to integers per row, in exact integer sums
+///   ([`int8`], [`kernels::Packed::new_int8`]); everything else as in 3.
+pub const NUMERICS_VERSION: u16 = 4;
 
 /// The oldest numerics version this build still computes: archives from
 /// `OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION` decode.

@@ -153,6 +153,17 @@ fn write_numerics_3_goldens() {
     write_numerics_goldens(3, &NUMERICS_3);
 }
 
+/// Golden archives of numerics 4 (int8 matrix weights and integer products), named
+/// `*.n4.lmz`, as [`NUMERICS_3`]. Written once by `cargo test -p lmzip --test golden --
+/// --ignored write_numerics_4_goldens`.
+const NUMERICS_4: [(&str, &str, Option<u8>, u32); 2] = NUMERICS_3;
+
+#[test]
+#[ignore = "writes tests/golden: run once, by hand"]
+fn write_numerics_4_goldens() {
+    write_numerics_goldens(4, &NUMERICS_4);
+}
+
 /// Write `goldens` (as [`NUMERICS_2`]) under numerics `version`, as `*.nV.lmz`.
 fn write_numerics_goldens(version: u16, goldens: &[(&str, &str, Option<u8>, u32)]) {
     for &(original, model, level, size) in goldens {
@@ -231,7 +242,7 @@ fn golden_archives_decode_and_re_encode_identically() {
     }
     assert_eq!(
         seen,
-        7 + SOLID.len() + NUMERICS_2.len() + NUMERICS_3.len(),
+        7 + SOLID.len() + NUMERICS_2.len() + NUMERICS_3.len() + NUMERICS_4.len(),
         "every golden archive checked"
     );
 }

@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p lmzip-models --example logits -- MODEL_DIR CHUNK_FILE [WINDOW] > logits.f32`
 
-use lmzip_models::transformer::{Scratch, chunk_inputs, config::OUTPUT_VOCAB, file};
+use lmzip_models::transformer::{Scratch, WeightStorage, chunk_inputs, config::OUTPUT_VOCAB, file};
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let model = file::load(model.as_ref())?
         .transformer
-        .with_bf16_weights(false)
+        .with_weight_storage(WeightStorage::F32)
         .with_bf16_cache(false)
         .with_window(window);
     let chunk = std::fs::read(chunk)?;

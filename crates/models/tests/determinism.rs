@@ -3,7 +3,9 @@
 
 use lmzip_engine::{Cache, Isa};
 use lmzip_models::transformer::config::{BOS, Norm, OUTPUT_VOCAB};
-use lmzip_models::transformer::{Config, Scratch, Transformer, chunk_inputs, file, inputs_at};
+use lmzip_models::transformer::{
+    Config, Scratch, Transformer, WeightStorage, chunk_inputs, file, inputs_at,
+};
 use sha2::{Digest, Sha256};
 
 /// Shapes covering the specialized head widths (16, 32, 64) and a generic one (6), pre and post LN.
@@ -367,20 +369,24 @@ fn model_files_round_trip_and_hash() {
 
 /// A step split between the two threads of a team (a solid block decoding alone: the matrix
 /// products by column panels, attention by heads) gives the bits of the step on one thread, for
-/// one, two and three heads, every kernel version, full and windowed attention, `f32` and
-/// bfloat16 storage.
+/// one, two and three heads, every kernel version, full and windowed attention, `f32`,
+/// bfloat16 and int8 weights.
 #[test]
 fn a_step_split_between_two_threads_gives_the_same_bits() {
     let mut three_heads = Config::new(48, 1, 3, 120);
     three_heads.norm = Norm::Post;
     for (c, config) in configs().into_iter().chain([three_heads]).enumerate() {
         for isa in Isa::available() {
-            for (window, bf16) in [(usize::MAX, false), (50, true)] {
+            for (window, weights) in [
+                (usize::MAX, WeightStorage::F32),
+                (50, WeightStorage::Bf16),
+                (50, WeightStorage::Int8),
+            ] {
                 let m = model(&config, 20 + c as u64)
                     .with_isa(isa)
                     .with_window(window)
-                    .with_bf16_weights(bf16)
-                    .with_bf16_cache(bf16);
+                    .with_weight_storage(weights)
+                    .with_bf16_cache(weights != WeightStorage::F32);
                 let chunk = text(config.context.min(130), c);
                 let want = bits(&teacher_forced(&m, &chunk));
                 let split = lmzip_engine::team::install(|| {
@@ -390,14 +396,29 @@ fn a_step_split_between_two_threads_gives_the_same_bits() {
                     );
                     incremental(&m, &chunk)
                 });
-                assert_eq!(bits(&split), want, "config {c} {isa:?} window {window}");
+                assert_eq!(
+                    bits(&split),
+                    want,
+                    "config {c} {isa:?} {window} {weights:?}"
+                );
             }
         }
     }
 }
 
+/// The weights' storage the windowed tests give each window: bfloat16 (numerics 2) for 37,
+/// int8 (numerics 4) for 100, else `f32`.
+fn storage(window: usize) -> WeightStorage {
+    match window {
+        37 => WeightStorage::Bf16,
+        100 => WeightStorage::Int8,
+        _ => WeightStorage::F32,
+    }
+}
+
 /// A sliding attention window (numerics 2): teacher forcing, one byte at a time and a
-/// staggered lockstep batch give the same bits on every kernel version, past the window.
+/// staggered lockstep batch give the same bits on every kernel version, past the window, with
+/// `f32`, bfloat16 and int8 weights.
 #[test]
 fn windowed_attention_agrees_on_every_path() {
     let config = Config::new(64, 2, 4, 300);
@@ -409,7 +430,7 @@ fn windowed_attention_agrees_on_every_path() {
                 let m = model(&config, 5)
                     .with_isa(Isa::Portable)
                     .with_window(window)
-                    .with_bf16_weights(window == 37)
+                    .with_weight_storage(storage(window))
                     .with_bf16_cache(window == 37 || window == 64);
                 bits(&teacher_forced(&m, c))
             })
@@ -418,7 +439,7 @@ fn windowed_attention_agrees_on_every_path() {
             let m = model(&config, 5)
                 .with_isa(isa)
                 .with_window(window)
-                .with_bf16_weights(window == 37)
+                .with_weight_storage(storage(window))
                 .with_bf16_cache(window == 37 || window == 64);
             for (chunk, want) in chunks.iter().zip(&reference) {
                 assert_eq!(
@@ -474,7 +495,7 @@ fn windowed_logits_are_pinned_across_machines() {
     let config = Config::new(64, 2, 4, 300);
     let m = model(&config, 11)
         .with_window(50)
-        .with_bf16_weights(true)
+        .with_weight_storage(WeightStorage::Bf16)
         .with_bf16_cache(true);
     let hex = sha256_hex(&teacher_forced(&m, &text(300, 4)));
     assert_eq!(
@@ -485,3 +506,22 @@ fn windowed_logits_are_pinned_across_machines() {
 
 const PINNED_WINDOWED_LOGITS_SHA256: &str =
     "a165c456861cb5b1a722019b17048c956d83b390088bb32672443d0729223bf3";
+
+/// The same logits computed as numerics 4 does (int8 matrix weights and integer products,
+/// bfloat16 keys and values, window 50), hashed: pins numerics 4 on every machine.
+#[test]
+fn int8_logits_are_pinned_across_machines() {
+    let config = Config::new(64, 2, 4, 300);
+    let m = model(&config, 11)
+        .with_window(50)
+        .with_weight_storage(WeightStorage::Int8)
+        .with_bf16_cache(true);
+    let hex = sha256_hex(&teacher_forced(&m, &text(300, 4)));
+    assert_eq!(
+        hex, PINNED_INT8_LOGITS_SHA256,
+        "the int8 products' numerics changed on this build or machine"
+    );
+}
+
+const PINNED_INT8_LOGITS_SHA256: &str =
+    "512d562be0c487fbf190e436c16cda30f445e29bcc08a25622dccbe8ab4eeaa6";

@@ -13,7 +13,7 @@ pub mod file;
 pub mod network;
 
 pub use config::{BOS, Config, Norm};
-pub use network::{Profile, Scratch, Transformer, Weights};
+pub use network::{Profile, Scratch, Transformer, WeightStorage, Weights};
 
 use crate::net::{self, NetState, Network, TableBuffers};
 use crate::{Model, ModelId, Symbols};
@@ -32,29 +32,33 @@ pub const ATTENTION_WINDOW: usize = 256;
 pub struct Arithmetic {
     /// The attention window ([`Transformer::with_window`]); `usize::MAX` for none.
     pub window: usize,
-    /// Whether the matrix weights are rounded to bfloat16 ([`Transformer::with_bf16_weights`]).
-    pub bf16_weights: bool,
+    /// How the matrix weights are stored, and so how products compute
+    /// ([`Transformer::with_weight_storage`]).
+    pub weights: WeightStorage,
     /// Whether keys and values are kept in bfloat16 ([`Transformer::with_bf16_cache`]).
     pub bf16_cache: bool,
 }
 
 /// What numerics `version` ([`NUMERICS_VERSION`]) asks of a byte Transformer: in version 1,
-/// attention to every position, `f32` weights and caches; from version 2, the
-/// [`ATTENTION_WINDOW`], bfloat16 matrix weights and bfloat16 keys and values (version 3
-/// changes only solid mode's mixer, not the network). `None` for a version this build does not
-/// know.
+/// attention to every position, `f32` weights and caches; in versions 2 and 3, the
+/// [`ATTENTION_WINDOW`], bfloat16 matrix weights and bfloat16 keys and values (version 3 changes
+/// only solid mode's mixer, not the network); from version 4, int8 matrix weights and integer
+/// products ([`lmzip_engine::int8`]), the window and bfloat16 keys and values as in 2. `None`
+/// for a version this build does not know.
 pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
+    let windowed = |weights| Arithmetic {
+        window: ATTENTION_WINDOW,
+        weights,
+        bf16_cache: true,
+    };
     match version {
         1 => Some(Arithmetic {
             window: usize::MAX,
-            bf16_weights: false,
+            weights: WeightStorage::F32,
             bf16_cache: false,
         }),
-        2 | 3 => Some(Arithmetic {
-            window: ATTENTION_WINDOW,
-            bf16_weights: true,
-            bf16_cache: true,
-        }),
+        2 | 3 => Some(windowed(WeightStorage::Bf16)),
+        4 => Some(windowed(WeightStorage::Int8)),
         _ => None,
     }
 }
@@ -113,7 +117,7 @@ impl TransformerModel {
         }
         let arithmetic = arithmetic_for(version)?;
         self.net.set_window(arithmetic.window);
-        self.net.set_bf16_weights(arithmetic.bf16_weights);
+        self.net.set_weight_storage(arithmetic.weights);
         self.net.set_bf16_cache(arithmetic.bf16_cache);
         self.numerics = version;
         Some(self)

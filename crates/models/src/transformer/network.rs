@@ -204,8 +204,21 @@ pub struct Transformer {
     rope: Rope,
     isa: Isa,
     window: usize,
-    bf16_weights: bool,
+    weight_storage: WeightStorage,
     bf16_cache: bool,
+}
+
+/// How a [`Transformer`] stores its matrix weights, which decides how its products compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightStorage {
+    /// As trained: `f32` products in a fixed order of fused multiply-adds (numerics 1).
+    F32,
+    /// Rounded to bfloat16 ([`Packed::new_bf16`]): half the bytes to read per step, products
+    /// computed from the widened values as for `f32` (numerics 2 and 3).
+    Bf16,
+    /// int8 with a scale per column, against activations rounded to integers per row
+    /// ([`Packed::new_int8`]): exact integer sums, a quarter of the bytes (numerics 4).
+    Int8,
 }
 
 /// Where a forward's time went, accumulated over calls (see [`Scratch::profile`]).
@@ -305,7 +318,7 @@ impl Transformer {
             rope,
             isa: Isa::detect(),
             window: usize::MAX,
-            bf16_weights: false,
+            weight_storage: WeightStorage::F32,
             bf16_cache: false,
         }
     }
@@ -323,25 +336,28 @@ impl Transformer {
     }
 
     /// The same model with its matrix weights (projections, MLP, head; not the embedding, norms
-    /// or biases) rounded to bfloat16 when `on` ([`Packed::new_bf16`]): half the bytes to read
-    /// per step; products are computed from the widened values as for `f32`.
-    pub fn with_bf16_weights(mut self, on: bool) -> Transformer {
-        self.set_bf16_weights(on);
+    /// or biases) stored as `storage` ([`WeightStorage`]).
+    pub fn with_weight_storage(mut self, storage: WeightStorage) -> Transformer {
+        self.set_weight_storage(storage);
         self
     }
 
-    /// Set the storage of the matrix weights (see [`Transformer::with_bf16_weights`]).
-    pub fn set_bf16_weights(&mut self, on: bool) {
-        if on != self.bf16_weights {
-            let packing = if on { Packed::new_bf16 } else { Packed::new };
+    /// Set the storage of the matrix weights (see [`Transformer::with_weight_storage`]).
+    pub fn set_weight_storage(&mut self, storage: WeightStorage) {
+        if storage != self.weight_storage {
+            let packing = match storage {
+                WeightStorage::F32 => Packed::new,
+                WeightStorage::Bf16 => Packed::new_bf16,
+                WeightStorage::Int8 => Packed::new_int8,
+            };
             (self.packed, self.head) = pack(&self.config, &self.weights, packing);
-            self.bf16_weights = on;
+            self.weight_storage = storage;
         }
     }
 
-    /// Whether the matrix weights are rounded to bfloat16.
-    pub fn bf16_weights(&self) -> bool {
-        self.bf16_weights
+    /// How the matrix weights are stored.
+    pub fn weight_storage(&self) -> WeightStorage {
+        self.weight_storage
     }
 
     /// The same model attending to at most the last `window` positions and the start token
