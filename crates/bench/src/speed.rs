@@ -210,15 +210,17 @@ fn model_speed(args: &SpeedArgs, name: &str, threads: usize) -> Outcome {
     println!(
         "kernels: {}; {threads} threads; measured FMA peak {:.1} GFLOP/s; model {name}; {} \
          held-out chunks of 2048 bytes per set (seed 0); solid: the chunks concatenated, level \
-         {}, blocks of {block_size} bytes; GFLOP/s counts the Transformer's multiply-adds × 2 \
-         (the mixer's integer work is not counted)\n",
+         {}, blocks of {block_size} bytes; weights {:?}; GOP/s counts the Transformer's \
+         multiply-adds × 2, integer (int8 products) and f32 (attention) alike, against the f32 \
+         FMA peak (the mixer's integer work is not counted)\n",
         isa.name(),
         peak / 1e9,
         args.chunks,
         level.number,
+        model.network().weight_storage(),
     );
     println!(
-        "| window | data | mode | rate % | MFLOP/byte | compress KB/s | GFLOP/s | decompress KB/s | GFLOP/s | decompress / compress |"
+        "| window | data | mode | rate % | MOP/byte | compress KB/s | GOP/s | decompress KB/s | GOP/s | decompress / compress |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let config = model.network().config().clone();

@@ -7,7 +7,7 @@
 //! - `qa[i][p] = round(a[i][p] · (A / M_i))` in `-A..=A`, `M_i = max_p |a[i][p]|`,
 //!   `sa_i = M_i / A`,
 //!
-//! rounding to nearest, ties to even; a zero row or column gives zeros. `A` is 16383, or less
+//! rounding to nearest, ties to even; a zero row or column gives zeros (and a NaN `-A`). `A` is 16383, or less
 //! when the inner dimension `k` is so long that `k · 127 · A` could leave the 32-bit range
 //! ([`activation_bound`]). An integer sum is the same in any order, so the vector kernel (AVX2
 //! `vpmaddwd`: 16 multiply-adds per instruction, where the `f32` path does 8 and must first widen
@@ -125,7 +125,11 @@ fn quantize_row(a: &[f32], bound: i32, qa: &mut [i16]) -> f32 {
     let limit = bound as f32;
     let inverse = limit / max;
     for (q, &x) in qa.iter_mut().zip(a) {
-        *q = round_ties_even(x * inverse).clamp(-limit, limit) as i16;
+        // `max` then `min` also turn a NaN into -limit (`clamp` would keep it).
+        let r = round_ties_even(x * inverse).max(-limit).min(limit);
+        // SAFETY: `r` is an integer within ±16383: the conversion is exact, and vectorizes
+        // (a checked `as` becomes one scalar conversion per value).
+        *q = unsafe { r.to_int_unchecked::<i32>() } as i16;
     }
     let scale = max / limit;
     qa[a.len()..].fill(0);
