@@ -40,6 +40,8 @@ use crate::{Model, ModelId, Symbols, Tokenizer};
 use contexts::Contexts;
 use lmzip_coder::Cdf;
 use mixer::{Apm, Mixer};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The highest level.
 pub const MAX_LEVEL: u8 = 9;
@@ -147,8 +149,11 @@ pub struct MixedState<S> {
     inner: Option<S>,
     table: Cdf,
     cum: Vec<u32>,
-    /// The byte model's input for every bit of the block, when the encoder prepared it.
+    /// The byte model's input for every bit of the block so far, while the encoder mixes it.
     path: Option<Vec<[i16; 8]>>,
+    /// The encoder's prepared block: the probability coded for every bit (12 bits), mixed in
+    /// [`Model::prepare`], and how many bits have been coded.
+    replay: Option<(Vec<u16>, usize)>,
     /// Bits of the current byte so far, with a leading 1.
     c0: u32,
     bit_pos: u32,
@@ -214,6 +219,7 @@ impl<M: Model> Model for Mixed<M> {
             table: byte_table(&self.inner),
             cum: vec![0; 257],
             path: None,
+            replay: None,
             c0: 1,
             bit_pos: 0,
             contexts,
@@ -236,6 +242,7 @@ impl<M: Model> Model for Mixed<M> {
 
     fn reset(&self, s: &mut Self::State) {
         s.path = None;
+        s.replay = None;
         s.c0 = 1;
         s.bit_pos = 0;
         s.contexts.reset();
@@ -262,11 +269,34 @@ impl<M: Model> Model for Mixed<M> {
                 .chunks(8)
                 .map(|bits| bits.iter().fold(0u8, |b, &bit| (b << 1) | bit as u8))
                 .collect();
-            s.path = Some(self.byte_model_path(&bytes));
+            let coded = self.mix_block(s, &bytes);
+            s.replay = Some((coded, 0));
         }
     }
 
     fn predict(&self, s: &mut Self::State, cdf: &mut Cdf) {
+        let pr = match &s.replay {
+            Some((coded, next)) => i32::from(coded[*next]),
+            None => {
+                self.mix_bit(s);
+                s.pr
+            }
+        };
+        cdf.set_binary(16, (1 << 16) - ((pr as u32) << 4));
+    }
+
+    fn observe(&self, s: &mut Self::State, symbol: u32) {
+        match &mut s.replay {
+            Some((_, next)) => *next += 1,
+            None => self.learn_bit(s, symbol & 1),
+        }
+    }
+}
+
+impl<M: Model> Mixed<M> {
+    /// The mixed probability of the next bit, into `s.pr` (with the inputs and the first
+    /// layer's outputs that [`Mixed::learn_bit`] needs).
+    fn mix_bit(&self, s: &mut MixedState<M::State>) {
         if s.bit_pos == 0 {
             self.byte_model_table(s);
         }
@@ -303,11 +333,10 @@ impl<M: Model> Model for Mixed<M> {
             .apm_order2
             .refine(s.mixed, (order2 * 256 + s.c0 as usize) & 0xFFFF);
         s.pr = ((2 * s.mixed + a0 + 5 * a2 + 4) >> 3).clamp(1, 4095);
-        cdf.set_binary(16, (1 << 16) - ((s.pr as u32) << 4));
     }
 
-    fn observe(&self, s: &mut Self::State, symbol: u32) {
-        let bit = symbol & 1;
+    /// Learn the coded `bit`, and move to the next.
+    fn learn_bit(&self, s: &mut MixedState<M::State>, bit: u32) {
         for m in &mut s.mixers {
             m.learn(&s.inputs, bit);
         }
@@ -327,9 +356,65 @@ impl<M: Model> Model for Mixed<M> {
             s.bit_pos = 0;
         }
     }
-}
 
-impl<M: Model> Mixed<M> {
+    /// The encoder's whole block, mixed: the probability coded for every bit. The byte model's
+    /// windows are scored on up to `threads` threads (each from a fresh state, so the split
+    /// never changes a value) while this thread mixes each window as soon as it is ready, and
+    /// scores the next unclaimed one itself when it would otherwise wait.
+    fn mix_block(&self, s: &mut MixedState<M::State>, block: &[u8]) -> Vec<u16> {
+        let windows: Vec<&[u8]> = block.chunks(self.window()).collect();
+        let scored: Vec<OnceLock<Vec<[i16; 8]>>> =
+            windows.iter().map(|_| OnceLock::new()).collect();
+        let next = AtomicUsize::new(0);
+        // Score the next unclaimed window; false when every window is claimed.
+        let claim = |scorer: &mut WindowScorer<M>| {
+            let w = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(window) = windows.get(w) {
+                let _ = scored[w].set(scorer.score(&self.inner, window));
+            }
+            w < windows.len()
+        };
+        let mut coded = Vec::with_capacity(block.len() * 8);
+        s.path = Some(Vec::with_capacity(block.len()));
+        std::thread::scope(|scope| {
+            for _ in 1..self.threads.min(windows.len()) {
+                scope.spawn(|| {
+                    let mut scorer = WindowScorer::new(&self.inner);
+                    while claim(&mut scorer) {}
+                });
+            }
+            let mut scorer = WindowScorer::new(&self.inner);
+            for (w, window) in windows.iter().enumerate() {
+                let mut rounds = 0u32;
+                let inputs = loop {
+                    if let Some(inputs) = scored[w].get() {
+                        break inputs;
+                    }
+                    if !claim(&mut scorer) {
+                        // Another thread scores this window: wait for it.
+                        rounds += 1;
+                        match rounds < 1 << 10 {
+                            true => std::hint::spin_loop(),
+                            false => std::thread::yield_now(),
+                        }
+                    }
+                };
+                s.path
+                    .as_mut()
+                    .expect("BUG: the path is set above")
+                    .extend_from_slice(inputs);
+                for &byte in window.iter() {
+                    for k in (0..8).rev() {
+                        self.mix_bit(s);
+                        coded.push(s.pr as u16);
+                        self.learn_bit(s, u32::from(byte >> k & 1));
+                    }
+                }
+            }
+        });
+        coded
+    }
+
     /// The decoder's path, at a byte boundary: the byte model's table for the next byte, and
     /// its cumulative sums. The byte model restarts every `context` bytes (its window).
     fn byte_model_table(&self, s: &mut MixedState<M::State>) {
@@ -344,54 +429,47 @@ impl<M: Model> Mixed<M> {
         cumulate(&s.table, &mut s.cum);
     }
 
-    /// The encoder's path: the byte model's input for every bit of `block`, its windows
-    /// teacher-forced (on up to `threads` threads; each window starts from a fresh state, so
-    /// the split never changes a value).
-    fn byte_model_path(&self, block: &[u8]) -> Vec<[i16; 8]> {
-        let windows: Vec<&[u8]> = block.chunks(self.window()).collect();
-        let score = |group: &[&[u8]]| {
-            let mut state = self.inner.new_state();
-            let (mut table, mut cum) = (byte_table(&self.inner), vec![0; 257]);
-            let mut out = Vec::with_capacity(group.iter().map(|w| w.len()).sum());
-            for window in group {
-                self.inner.reset(&mut state);
-                let symbols: Vec<u32> = window.iter().map(|&b| u32::from(b)).collect();
-                self.inner.prepare(&mut state, &symbols);
-                for &byte in window.iter() {
-                    self.inner.predict(&mut state, &mut table);
-                    cumulate(&table, &mut cum);
-                    let mut inputs = [0i16; 8];
-                    let mut c0 = 1;
-                    for (k, input) in inputs.iter_mut().enumerate() {
-                        *input = bit_input(&cum, c0, k as u32) as i16;
-                        c0 = (c0 << 1) | u32::from(byte >> (7 - k) & 1);
-                    }
-                    out.push(inputs);
-                    self.inner.observe(&mut state, u32::from(byte));
-                }
-            }
-            out
-        };
-        let threads = self.threads.min(windows.len()).max(1);
-        if threads == 1 {
-            return score(&windows);
-        }
-        let score = &score;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = windows
-                .chunks(windows.len().div_ceil(threads))
-                .map(|group| scope.spawn(move || score(group)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("BUG: a byte-model worker panicked"))
-                .collect()
-        })
-    }
-
     /// The byte model's window: it restarts every this many bytes of a block.
     fn window(&self) -> usize {
         self.inner.max_chunk_len().unwrap_or(usize::MAX).max(1)
+    }
+}
+
+/// One thread's byte model for scoring the encoder's windows (teacher forced).
+struct WindowScorer<M: Model> {
+    state: M::State,
+    table: Cdf,
+    cum: Vec<u32>,
+}
+
+impl<M: Model> WindowScorer<M> {
+    fn new(model: &M) -> WindowScorer<M> {
+        WindowScorer {
+            state: model.new_state(),
+            table: byte_table(model),
+            cum: vec![0; 257],
+        }
+    }
+
+    /// The byte model's input for every bit of `window`, from a fresh state.
+    fn score(&mut self, model: &M, window: &[u8]) -> Vec<[i16; 8]> {
+        model.reset(&mut self.state);
+        let symbols: Vec<u32> = window.iter().map(|&b| u32::from(b)).collect();
+        model.prepare(&mut self.state, &symbols);
+        let mut out = Vec::with_capacity(window.len());
+        for &byte in window {
+            model.predict(&mut self.state, &mut self.table);
+            cumulate(&self.table, &mut self.cum);
+            let mut inputs = [0i16; 8];
+            let mut c0 = 1;
+            for (k, input) in inputs.iter_mut().enumerate() {
+                *input = bit_input(&self.cum, c0, k as u32) as i16;
+                c0 = (c0 << 1) | u32::from(byte >> (7 - k) & 1);
+            }
+            out.push(inputs);
+            model.observe(&mut self.state, u32::from(byte));
+        }
+        out
     }
 }
 
