@@ -115,7 +115,9 @@ impl<M: Model> Mixed<M> {
     }
 
     /// Run the encoder's byte-model pass over a block on `threads` threads (its windows are
-    /// independent). The archive does not depend on it; decoding is sequential within a block.
+    /// independent; one of the threads also mixes each window once scored). The archive does
+    /// not depend on it. A block decodes byte after byte; a lone block's decoder may split each
+    /// step of its byte model between two threads instead (`lmzip_engine::team`).
     pub fn with_threads(mut self, threads: usize) -> Mixed<M> {
         self.threads = threads.max(1);
         self
