@@ -367,28 +367,14 @@ mod avx2 {
             _mm256_storeu_ps(p, _mm256_cvtepi32_ps(acc[0]));
             _mm256_storeu_ps(p.add(8), _mm256_cvtepi32_ps(acc[1]));
         }
-        match n - col {
-            NR.. => {
-                let dst: &mut [f32; NR] = (&mut row[col..col + NR]).try_into().expect("panel");
-                *dst = sums;
-            }
-            cols => row[col..col + cols].copy_from_slice(&sums[..cols]),
-        }
+        crate::kernels::store_row(&mut row[col..], &sums, NR.min(n - col));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let h = (i as u32 ^ seed).wrapping_mul(0x9E37_79B9).rotate_left(11);
-                (h >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use crate::kernels::tests::values;
 
     /// The definition, in i64 and scalar f32.
     fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {

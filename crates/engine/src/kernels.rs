@@ -226,6 +226,12 @@ impl Packed {
     pub fn cols(&self) -> usize {
         self.n
     }
+
+    /// The panel boundary nearest the middle of the columns: where to split a product between
+    /// two threads ([`matmul_cols`]).
+    pub fn middle_column(&self) -> usize {
+        self.n.div_ceil(NR) / 2 * NR
+    }
 }
 
 /// `c = a · b` for row-major `a` (`m × k`) and `c` (`m × n`), `b` packed.
@@ -273,14 +279,6 @@ multiversion! {
     }
 }
 
-impl Packed {
-    /// The panel boundary nearest the middle of the columns: where to split a product between
-    /// two threads ([`matmul_cols`]).
-    pub fn middle_column(&self) -> usize {
-        self.n.div_ceil(NR) / 2 * NR
-    }
-}
-
 /// [`matmul`]'s body for one storage type.
 #[inline(always)]
 fn matmul_panels<T: PanelValue>(
@@ -323,7 +321,7 @@ fn matmul_panels<T: PanelValue>(
 /// The first `cols` values of a tile's row into `dst` (a whole panel's width without a call to
 /// `memcpy`, which a tile row is too short to pay for).
 #[inline(always)]
-fn store_row(dst: &mut [f32], row: &[f32; NR], cols: usize) {
+pub(crate) fn store_row(dst: &mut [f32], row: &[f32; NR], cols: usize) {
     match cols {
         NR => {
             let dst: &mut [f32; NR] = (&mut dst[..NR]).try_into().expect("panel width");
@@ -831,10 +829,11 @@ multiversion! {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    /// `len` pseudo-random values in [-0.5, 0.5), from `seed`.
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
             .map(|i| {
                 let h = (i as u32 ^ seed)

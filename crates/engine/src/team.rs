@@ -181,8 +181,9 @@ fn serve(shared: &Shared) {
     }
 }
 
-/// One round of waiting: spin while `spins` is below [`SPINS`], then yield the core.
-fn back_off(spins: &mut u32) {
+/// One round of waiting for another thread: spin while `spins` (0 at the start of a wait) is
+/// below [`SPINS`], then yield the core at every round.
+pub fn back_off(spins: &mut u32) {
     if *spins < SPINS {
         *spins += 1;
         std::hint::spin_loop();

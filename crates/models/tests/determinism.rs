@@ -487,19 +487,25 @@ fn windowed_attention_agrees_on_every_path() {
     }
 }
 
+/// The hash of the logits of a fixed model (seed 11) with matrix weights stored as `weights`,
+/// bfloat16 keys and values and a window of 50, over 300 positions.
+fn windowed_logits_sha256(weights: WeightStorage) -> String {
+    let config = Config::new(64, 2, 4, 300);
+    let m = model(&config, 11)
+        .with_window(50)
+        .with_weight_storage(weights)
+        .with_bf16_cache(true);
+    sha256_hex(&teacher_forced(&m, &text(300, 4)))
+}
+
 /// The logits of a fixed model computing as numerics 2 does (bfloat16 matrix weights, keys and
 /// values) with a window of 50 over 300 positions, hashed: pins numerics 2 on every machine (a
 /// change bumps `NUMERICS_VERSION` and this value).
 #[test]
 fn windowed_logits_are_pinned_across_machines() {
-    let config = Config::new(64, 2, 4, 300);
-    let m = model(&config, 11)
-        .with_window(50)
-        .with_weight_storage(WeightStorage::Bf16)
-        .with_bf16_cache(true);
-    let hex = sha256_hex(&teacher_forced(&m, &text(300, 4)));
     assert_eq!(
-        hex, PINNED_WINDOWED_LOGITS_SHA256,
+        windowed_logits_sha256(WeightStorage::Bf16),
+        PINNED_WINDOWED_LOGITS_SHA256,
         "the windowed attention's numerics changed on this build or machine"
     );
 }
@@ -511,14 +517,9 @@ const PINNED_WINDOWED_LOGITS_SHA256: &str =
 /// bfloat16 keys and values, window 50), hashed: pins numerics 4 on every machine.
 #[test]
 fn int8_logits_are_pinned_across_machines() {
-    let config = Config::new(64, 2, 4, 300);
-    let m = model(&config, 11)
-        .with_window(50)
-        .with_weight_storage(WeightStorage::Int8)
-        .with_bf16_cache(true);
-    let hex = sha256_hex(&teacher_forced(&m, &text(300, 4)));
     assert_eq!(
-        hex, PINNED_INT8_LOGITS_SHA256,
+        windowed_logits_sha256(WeightStorage::Int8),
+        PINNED_INT8_LOGITS_SHA256,
         "the int8 products' numerics changed on this build or machine"
     );
 }

@@ -39,6 +39,7 @@ use crate::adaptive::{squash, stretch};
 use crate::{Model, ModelId, Symbols, Tokenizer};
 use contexts::Contexts;
 use lmzip_coder::Cdf;
+use lmzip_engine::team;
 use mixer::{Apm, Mixer};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -387,18 +388,14 @@ impl<M: Model> Mixed<M> {
             }
             let mut scorer = WindowScorer::new(&self.inner);
             for (w, window) in windows.iter().enumerate() {
-                let mut rounds = 0u32;
+                let mut spins = 0;
                 let inputs = loop {
                     if let Some(inputs) = scored[w].get() {
                         break inputs;
                     }
                     if !claim(&mut scorer) {
                         // Another thread scores this window: wait for it.
-                        rounds += 1;
-                        match rounds < 1 << 10 {
-                            true => std::hint::spin_loop(),
-                            false => std::thread::yield_now(),
-                        }
+                        team::back_off(&mut spins);
                     }
                 };
                 s.path
