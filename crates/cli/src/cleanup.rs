@@ -1,9 +1,11 @@
 //! Nothing half-written is left behind: every temporary output is registered here while it
-//! exists, and a signal (SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ) removes them all before the
-//! process exits with 128 + the signal's number, as gzip does. Inputs are never touched here:
-//! an input is removed only after its output is complete and renamed.
+//! exists, and a signal (SIGINT, SIGTERM, SIGHUP, SIGPIPE) removes them all before the process
+//! exits with 128 + the signal's number, as gzip does. SIGXFSZ (`ulimit -f`) is ignored, so
+//! that a write past the limit fails with EFBIG: that file's output is removed and the next
+//! file is tried. Inputs are never touched here: an input is removed only after its output is
+//! complete and renamed.
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGTERM, SIGXFSZ};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGTERM};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -12,8 +14,11 @@ static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Start the thread that cleans up and exits on a signal. Call once, before any output.
 pub fn install() -> std::io::Result<()> {
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGXFSZ])?;
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no code in a handler.
+    if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGPIPE])?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             remove_all();

@@ -3,14 +3,15 @@
 //! refusals that keep a user's data safe (an output that is the input, a symbolic link, a
 //! terminal).
 
-use crate::{CodecArgs, Outcome, cleanup, is_broken_pipe};
+use crate::{CodecArgs, Outcome, cleanup, escaped, is_broken_pipe};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressBarIter, ProgressStyle};
 use lmzip_models::registry::{self as models, ArchiveModel};
 use std::fs::{File, FileTimes, Metadata};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The suffix of lmzip archives.
@@ -40,11 +41,16 @@ pub fn run(args: &CodecArgs) -> Outcome {
             if is_broken_pipe(&e) {
                 return Err(e);
             }
-            eprintln!("lmzip: {}: {e:#}", path.display());
+            report_failure(path, &e);
             ok = false;
         }
     }
     Ok(ok)
+}
+
+/// Say why a file failed, escaped for the terminal.
+fn report_failure(path: &Path, e: &anyhow::Error) {
+    eprintln!("lmzip: {}", escaped(&format!("{}: {e:#}", path.display())));
 }
 
 /// Standard input to standard output (or to `-o`).
@@ -91,9 +97,6 @@ fn compress_file(args: &CodecArgs, path: &Path) -> Result<()> {
         bail!("already has .{SUFFIX} suffix (use -f to compress it anyway)");
     }
     let (input, meta, progress) = open_input(args, path)?;
-    if !meta.is_file() {
-        bail!("not a regular file");
-    }
     let len = meta.len();
     let start = Instant::now();
     if args.stdout {
@@ -160,11 +163,32 @@ fn open_input(
     if link.file_type().is_symlink() && !args.force {
         bail!("is a symbolic link (use -f to follow it)");
     }
-    let file = File::open(path).context("cannot open")?;
+    let file = open_regular(path)?;
     let meta = file.metadata()?;
     let progress = progress_bar(args, Some(meta.len()));
     let input = progress.wrap_read(BufReader::with_capacity(1 << 16, file));
     Ok((input, meta, progress))
+}
+
+/// Open `path` for reading if it is a regular file (after links). A FIFO, socket or device is
+/// skipped without being opened (opening a FIFO would block until a writer comes): read it
+/// through standard input instead. The file is checked again once open, in case it was
+/// replaced in between.
+fn open_regular(path: &Path) -> Result<File> {
+    let not_regular =
+        || anyhow::anyhow!("not a regular file; skipped (give it on standard input instead)");
+    if !std::fs::metadata(path).context("cannot open")?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .context("cannot open")?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
 }
 
 /// Remove an input whose output is complete, unless `-k` or `-o` keeps it.
@@ -184,7 +208,12 @@ fn encode_to_path<R: Read>(
     out: &Path,
     like: Option<&Metadata>,
 ) -> Result<u64> {
-    refuse_existing(args, out)?;
+    if refuse_existing(args, out)? == Existing::DevNull {
+        let mut w = BufWriter::with_capacity(1 << 16, dev_null(out)?);
+        encode(args, input, len, &mut w)?;
+        w.flush()?;
+        return Ok(0);
+    }
     let mut tmp = Temporary::beside(out)?;
     {
         let mut w = BufWriter::with_capacity(1 << 16, tmp.file());
@@ -207,7 +236,12 @@ fn decode_to_path<R: Read>(
     out: &Path,
     like: Option<&Metadata>,
 ) -> Result<u64> {
-    refuse_existing(args, out)?;
+    if refuse_existing(args, out)? == Existing::DevNull {
+        let mut w = BufWriter::with_capacity(1 << 16, dev_null(out)?);
+        let n = decode(args, input, &mut w)?;
+        w.flush()?;
+        return Ok(n);
+    }
     let mut tmp = Temporary::beside(out)?;
     let n = {
         let mut w = BufWriter::with_capacity(1 << 16, tmp.file());
@@ -244,16 +278,49 @@ fn decode<R: Read, W: Write>(args: &CodecArgs, input: R, out: &mut W) -> Result<
     Ok(lmzip::options::decompress(
         input,
         args.model.as_deref(),
-        args.threads(),
+        args.resources(),
         out,
     )?)
 }
 
-fn refuse_existing(args: &CodecArgs, out: &Path) -> Result<()> {
-    if !args.force && out.symlink_metadata().is_ok() {
+/// What stands at an output's path.
+#[derive(Debug, PartialEq, Eq)]
+enum Existing {
+    /// Nothing, or a regular file (or a link) that `-f` lets us replace.
+    Replaceable,
+    /// `/dev/null` (or a node of the same device), written through, never replaced.
+    DevNull,
+}
+
+/// Refuse an output that exists, unless `-f`; and, even with `-f`, one that is not a regular
+/// file (a device, a FIFO, a socket, a directory), which is never replaced: `/dev/null` is
+/// written through, as zstd does.
+fn refuse_existing(args: &CodecArgs, out: &Path) -> Result<Existing> {
+    let Ok(meta) = out.symlink_metadata() else {
+        return Ok(Existing::Replaceable);
+    };
+    let kind = meta.file_type();
+    if kind.is_char_device() && is_dev_null_node(&meta) {
+        return Ok(Existing::DevNull);
+    }
+    if !kind.is_file() && !kind.is_symlink() {
+        bail!(
+            "{} exists and is not a regular file; not replaced",
+            out.display()
+        );
+    }
+    if !args.force {
         bail!("{} already exists (use -f to overwrite)", out.display());
     }
-    Ok(())
+    Ok(Existing::Replaceable)
+}
+
+/// Open `/dev/null` (at `out`) for writing.
+fn dev_null(out: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// Refuse an output that is the input itself (the same device and inode), even with `-f`:
@@ -268,35 +335,37 @@ fn refuse_same_file(input: &Metadata, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether descriptor 1 was closed when the process started (`lmzip -c f >&-`). Rust's
+/// runtime opens `/dev/null` in its place before `main`, so it is looked at earlier, by a
+/// constructor the C runtime calls before `main`.
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CHECK_STDOUT_AT_START: extern "C" fn() = check_stdout_at_start;
+
+#[cfg(target_os = "linux")]
+extern "C" fn check_stdout_at_start() {
+    // SAFETY: F_GETFD only asks whether descriptor 1 is open.
+    if unsafe { libc::fcntl(1, libc::F_GETFD) } == -1 {
+        STDOUT_CLOSED_AT_START.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Refuse to write to a closed standard output (`lmzip -c f >&-`), which would lose the data.
-///
-/// Rust's runtime reopens a closed descriptor 1 on `/dev/null` before `main`, read-write; a
-/// shell's `>/dev/null` opens it write-only. So a descriptor 1 that is `/dev/null` opened
-/// read-write is taken for a closed one (the rare `1<>/dev/null` is refused too).
+/// Any open descriptor is used, whatever its mode (`1<>/dev/null` included).
 fn require_stdout() -> Result<()> {
-    use std::os::fd::AsFd;
-    let stdout = io::stdout();
-    let closed = match stdout.as_fd().try_clone_to_owned() {
-        Err(_) => true,
-        Ok(fd) => {
-            // SAFETY: F_GETFL only queries the descriptor's flags.
-            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
-            let read_write = flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR;
-            read_write && is_dev_null(&File::from(fd))
-        }
-    };
-    if closed {
+    if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) {
         bail!("standard output is closed");
     }
     Ok(())
 }
 
-/// Whether `file` is `/dev/null`.
-fn is_dev_null(file: &File) -> bool {
-    match (file.metadata(), std::fs::metadata("/dev/null")) {
-        (Ok(a), Ok(b)) => a.file_type().is_char_device() && a.rdev() == b.rdev(),
-        _ => false,
-    }
+/// Whether `meta` is `/dev/null`'s device.
+fn is_dev_null_node(meta: &Metadata) -> bool {
+    std::fs::metadata("/dev/null")
+        .is_ok_and(|null| null.file_type().is_char_device() && meta.rdev() == null.rdev())
 }
 
 /// The longest file name most file systems take, in bytes.
@@ -440,17 +509,22 @@ pub fn info(files: &[PathBuf]) -> Outcome {
     // Written with errors checked, so that `lmzip info f | head` ends quietly.
     let mut out = io::stdout().lock();
     for path in files {
-        let result = File::open(path)
-            .context("cannot open")
-            .and_then(|f| Ok(lmzip::inspect(BufReader::new(f))?));
+        let result = if path.as_os_str() == "-" {
+            lmzip::inspect(BufReader::new(io::stdin().lock())).map_err(anyhow::Error::from)
+        } else {
+            open_regular(path).and_then(|f| Ok(lmzip::inspect(BufReader::new(f))?))
+        };
         match result {
             Ok(i) => {
                 let h = &i.header;
-                writeln!(out, "{}:", path.display())?;
+                writeln!(out, "{}:", escaped(&path.display().to_string()))?;
                 writeln!(
                     out,
                     "  model:             {}",
-                    lmzip::describe_model(&h.model_name, h.model_sha256.as_ref())
+                    escaped(&lmzip::describe_model(
+                        &h.model_name,
+                        h.model_sha256.as_ref()
+                    ))
                 )?;
                 if let Some(sha) = &h.model_sha256 {
                     writeln!(out, "  model sha256:      {}", lmzip::hex(sha))?;
@@ -506,7 +580,7 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                 }
             }
             Err(e) => {
-                eprintln!("lmzip: {}: {e:#}", path.display());
+                report_failure(path, &e);
                 ok = false;
             }
         }

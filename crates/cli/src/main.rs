@@ -48,12 +48,22 @@ pub struct CodecArgs {
     /// Overwrite existing outputs; write compressed data to a terminal.
     #[arg(short = 'f', long = "force")]
     force: bool,
-    /// Write the output to this file (one input only).
-    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    /// Write the output to this file (one input only; `-` is standard output).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT",
+        conflicts_with = "stdout"
+    )]
     output: Option<PathBuf>,
     /// Threads; 0 means one per core. The archive is the same for any value.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     threads: usize,
+    /// Decoding's memory limit (e.g. 800M, 2G, max): fewer threads are used to stay within
+    /// it, and an archive that needs more on one thread is refused. Default: half the
+    /// physical memory, and half of `ulimit -v` when set.
+    #[arg(long = "memory", value_name = "SIZE", value_parser = parse_memory)]
+    memory: Option<u64>,
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
@@ -91,6 +101,18 @@ impl CodecArgs {
     fn threads(&self) -> usize {
         lmzip::options::resolve_threads(self.threads)
     }
+
+    /// Threads and memory for decoding.
+    fn resources(&self) -> lmzip::options::Resources {
+        lmzip::options::Resources {
+            threads: self.threads(),
+            memory: self.memory,
+        }
+    }
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    lmzip::memory::parse_size(text)
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,7 +166,16 @@ impl Lab {
 }
 
 fn main() {
-    let cli = Cli::parse_from(std::env::args_os().map(level_flag));
+    let mut cli = Cli::parse_from(std::env::args_os().map(level_flag));
+    if cli
+        .codec
+        .output
+        .as_ref()
+        .is_some_and(|o| o.as_os_str() == "-")
+    {
+        cli.codec.output = None;
+        cli.codec.stdout = true;
+    }
     if let Err(e) = cleanup::install() {
         eprintln!("lmzip: cannot install signal handlers: {e}");
         std::process::exit(1);
@@ -160,7 +191,7 @@ fn main() {
         Ok(false) => 1,
         Err(e) => {
             if !is_broken_pipe(&e) {
-                eprintln!("lmzip: {e:#}");
+                eprintln!("lmzip: {}", escaped(&format!("{e:#}")));
             }
             1
         }
@@ -188,10 +219,33 @@ fn level_flag(arg: std::ffi::OsString) -> std::ffi::OsString {
 
 /// Whether an error is a closed pipe on the output (`lmzip -dc f.lmz | head`): exit quietly.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(c.downcast_ref::<lmzip::Error>(), Some(lmzip::Error::Io(io)) if broken(io))
     })
+}
+
+/// `text` safe for a terminal: control characters (but newline and tab) and the characters
+/// that reorder text on screen are written as escapes, so that a string from a file (a
+/// model's config.json, GGUF metadata, an archive's model name, a file name) cannot send
+/// escape sequences to the user's terminal.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if unsafe_char(c) && (c as u32) < 0x100 => format!("\\x{:02x}", c as u32),
+            c if unsafe_char(c) => format!("\\u{{{:04x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Result type of the commands: `Ok(false)` when some file failed (already reported).

@@ -1,4 +1,4 @@
-use crate::{Cdf, TOP};
+use crate::{Cdf, PAST_END, TOP};
 
 /// Encodes symbols into bytes. Seal it with [`Encoder::finish`].
 ///
@@ -17,6 +17,12 @@ pub struct Encoder {
     /// The first cached byte is the integer part of the code value, always zero: not written.
     skip_first: bool,
     out: Vec<u8>,
+    /// Bytes shifted out of `low` so far (the first, skipped one included): after a symbol,
+    /// a decoder has read `8 + shifts` bytes.
+    shifts: u64,
+    /// `shifts` after the last symbol that left `low` (modulo 2^64) nonzero: up to there a
+    /// decoder's state may be nonzero, so the output must reach within [`PAST_END`] of it.
+    last_nonzero: u64,
 }
 
 impl Default for Encoder {
@@ -35,6 +41,8 @@ impl Encoder {
             pending: 0,
             skip_first: true,
             out: Vec::new(),
+            shifts: 0,
+            last_nonzero: 0,
         }
     }
 
@@ -59,6 +67,9 @@ impl Encoder {
             self.shift_low();
             self.range <<= 8;
         }
+        if self.low as u64 != 0 {
+            self.last_nonzero = self.shifts;
+        }
     }
 
     /// Number of bytes written so far (not counting up to ~10 bytes still held in the state).
@@ -69,6 +80,7 @@ impl Encoder {
     /// Move the top byte of `low` out, resolving a carry into the cached and pending bytes.
     fn shift_low(&mut self) {
         const FF_TOP: u128 = 0xFF << 56;
+        self.shifts += 1;
         if self.low < FF_TOP || self.low >= 1 << 64 {
             let carry = (self.low >> 64) as u8;
             if self.skip_first {
@@ -90,8 +102,12 @@ impl Encoder {
     }
 
     /// Finish: pick the value in the final interval with the most trailing zero bytes, write
-    /// it, and drop trailing zero bytes (the decoder reads zeros past the end).
+    /// it, and drop trailing zero bytes (the decoder reads zeros past the end), but keep those a
+    /// decoder would need to stay within [`PAST_END`] bytes past the end while its state is
+    /// nonzero. After a symbol, a decoder has read `8 + shifts` bytes and its state is the
+    /// encoder's `low` negated (modulo 2^64) once those bytes are all past the end.
     pub fn finish(mut self) -> Vec<u8> {
+        let keep = (self.last_nonzero + 8).saturating_sub(PAST_END as u64) as usize;
         let end = self.low + u128::from(self.range);
         for k in 1..=8u32 {
             let unit: u128 = 1 << (64 - 8 * k);
@@ -104,7 +120,7 @@ impl Encoder {
         for _ in 0..9 {
             self.shift_low();
         }
-        while self.out.last() == Some(&0) {
+        while self.out.len() > keep && self.out.last() == Some(&0) {
             self.out.pop();
         }
         self.out

@@ -66,5 +66,15 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// How many bytes past the end of its input a decoder reads while its state is not zero, at
+/// most. The encoder drops trailing zero bytes, and a decoder reads zeros in their place; past
+/// its final value (at most 8 bytes) a genuine stream's state is zero, so this bound refuses
+/// only forged streams. [`Encoder::finish`] keeps zero bytes where a stream would break it
+/// (possible only for inputs built to do so). With it, a stream of `n` bytes can make a
+/// decoder take at most `(n + PAST_END) · 8 / b` steps before it ends or fails, where `b` is
+/// the fewest bits a step can cost under the model's tables; afterwards only symbol 0
+/// ([`Decoder::rest_is_zero`]).
+pub const PAST_END: usize = 16;
+
 /// Renormalisation threshold: the range is kept at or above this value.
 const TOP: u64 = 1 << 56;

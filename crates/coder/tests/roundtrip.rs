@@ -1,6 +1,6 @@
 //! Round trips and the overhead bound of the range coder.
 
-use lmzip_coder::{Cdf, Decoder, Encoder};
+use lmzip_coder::{Cdf, Decoder, Encoder, PAST_END};
 
 /// A small deterministic generator for test data.
 struct Lcg(u64);
@@ -162,4 +162,74 @@ fn accepted(bytes: &[u8], symbols: &[u32], cdfs: &[Cdf]) -> bool {
         .zip(cdfs)
         .all(|(&s, c)| dec.decode(c) == Ok(s))
         && dec.finish().is_ok()
+}
+
+/// A stream that reads zeros past its end while its state is nonzero is forged: decoding stops
+/// within [`PAST_END`] bytes of the end, however many symbols the caller asks for.
+#[test]
+fn forged_streams_stop_past_the_end() {
+    let cdf = Cdf::from_frequencies(16, &[60_000, 5_000, 536]).unwrap();
+    let mut rng = Lcg(5);
+    for len in 1..48 {
+        let bytes: Vec<u8> = (0..len).map(|_| 1 | rng.next() as u8).collect();
+        let mut dec = Decoder::new(&bytes);
+        let mut steps = 0;
+        while dec.decode(&cdf).is_ok() {
+            steps += 1;
+            assert!(dec.position() <= len + PAST_END + 1, "read past the bound");
+            assert!(steps < 1_000_000, "a {len}-byte stream decodes forever");
+        }
+    }
+}
+
+/// All-zero data costs nothing: its stream is empty, and after the state turns zero past the
+/// end every symbol is symbol 0 whatever the tables, so a caller may stop asking the model.
+#[test]
+fn zero_runs_end_in_a_zero_state() {
+    let cdf = Cdf::from_frequencies(12, &[4000, 90, 6]).unwrap();
+    let mut enc = Encoder::new();
+    for _ in 0..10_000 {
+        enc.encode(0, &cdf);
+    }
+    assert!(enc.finish().is_empty());
+    // Real data, then a long run of symbol 0: the stream ends where the run makes the state
+    // zero, and the decoder says so.
+    let mut rng = Lcg(9);
+    let mut symbols: Vec<u32> = (0..200).map(|_| (rng.next() % 3) as u32).collect();
+    symbols.extend(std::iter::repeat_n(0, 100_000));
+    let cdfs = vec![cdf.clone(); symbols.len()];
+    let bytes = round_trip(&symbols, &cdfs);
+    let mut dec = Decoder::new(&bytes);
+    let mut decoded = 0;
+    while !dec.rest_is_zero() {
+        assert_eq!(dec.decode(&cdf).unwrap(), symbols[decoded]);
+        decoded += 1;
+    }
+    assert!(symbols[decoded..].iter().all(|&s| s == 0));
+    // The state turns zero once 8 bytes of the run have been shifted out: 64 bits at
+    // -log2(4000/4096) = 0.034 bits a symbol, about 1,900 symbols after the data.
+    assert!(decoded < 200 + 2500, "the model ran {decoded} steps");
+    dec.finish().unwrap();
+}
+
+/// Data built to keep the state nonzero past the end (a forged stream's decoding, encoded
+/// again) is coded with the zero bytes that keep it within [`PAST_END`], and round-trips.
+#[test]
+fn streams_built_to_run_past_the_end_keep_their_zeros() {
+    let mut rng = Lcg(21);
+    for trial in 0..50 {
+        let cdfs: Vec<Cdf> = (0..3000).map(|_| random_cdf(&mut rng, 16, 3)).collect();
+        // Decode a short stream followed by explicit zeros: the symbols a forged stream with
+        // those bytes would decode to, had zeros past the end no bound.
+        let mut source = vec![rng.next() as u8 | 1, rng.next() as u8 | 1];
+        source.resize(4000, 0);
+        let mut dec = Decoder::new(&source);
+        let symbols: Vec<u32> = cdfs.iter().map(|c| dec.decode(c).unwrap()).collect();
+        let bytes = round_trip(&symbols, &cdfs);
+        assert!(
+            bytes.len() >= 2,
+            "trial {trial}: {} bytes for a stream that needs its zeros",
+            bytes.len()
+        );
+    }
 }

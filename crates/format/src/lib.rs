@@ -491,9 +491,13 @@ pub fn read_record<R: Read>(r: &mut R, header: &Header) -> Result<Record, Error>
     };
     let mut crc = [0u8; 4];
     r.read_exact(&mut crc)?;
-    // Bounded: payload_len < chunk_size <= MAX_CHUNK_SIZE, checked by Header::read.
-    let mut payload = vec![0u8; payload_len as usize];
-    r.read_exact(&mut payload)?;
+    // Bounded: payload_len < chunk_size <= MAX_CHUNK_SIZE, checked by Header::read; and
+    // grown only as the bytes arrive, so a truncated archive's claim costs nothing.
+    let mut payload = Vec::with_capacity((payload_len as usize).min(1 << 16));
+    r.take(u64::from(payload_len)).read_to_end(&mut payload)?;
+    if payload.len() != payload_len as usize {
+        return Err(Error::Truncated);
+    }
     Ok(Record::Chunk(ChunkRecord {
         original_len,
         stored: !coded,

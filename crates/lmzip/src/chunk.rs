@@ -93,13 +93,29 @@ impl Pending<'_> {
                 return None;
             }
         };
+        self.push(symbol).then_some(symbol)
+    }
+
+    /// Add a symbol's bytes; false (and failed) if it is invalid or runs past the length.
+    fn push(&mut self, symbol: u32) -> bool {
         if self.assembler.push(symbol).is_err() || self.assembler.len() > self.len {
             self.failed = Some(Error::Corrupt(
                 "the coded data does not decode to the chunk's length".into(),
             ));
-            return None;
+            return false;
         }
-        Some(symbol)
+        true
+    }
+
+    /// When the coder says every remaining symbol is symbol 0 (an all-zero run at the end of a
+    /// chunk), take them without the model, so the model runs at most as many steps as the
+    /// coded bytes can pay for ([`lmzip_coder::PAST_END`]). Returns whether it did.
+    fn fill_zeros(&mut self) -> bool {
+        if !self.decoder.rest_is_zero() {
+            return false;
+        }
+        while self.active() && self.push(0) {}
+        true
     }
 }
 
@@ -108,7 +124,9 @@ impl Pending<'_> {
 /// decode drops out of the batch without disturbing the others.
 ///
 /// Each step adds a bit, a byte or a token of at least one byte to every active chunk, so
-/// decoding ends after at most `8 × len` steps whatever the coded bytes are.
+/// decoding ends after at most `8 × len` steps whatever the coded bytes are; and the model runs
+/// at most as many steps as the coded bytes can pay for (`docs/FORMAT.md`, "Work"), the rest
+/// of a chunk being symbol 0 once the coder's state is zero past the end.
 pub fn decode_batch<M: Model>(
     model: &M,
     states: &mut [M::State],
@@ -136,9 +154,10 @@ pub fn decode_batch<M: Model>(
     let mut cdfs = vec![initial_cdf(model); chunks.len()];
     let mut active: Vec<usize> = Vec::with_capacity(chunks.len());
     loop {
-        // Chunks are ordered arbitrarily: gather those that still have symbols.
+        // Chunks are ordered arbitrarily: gather those that still have symbols for the model.
         active.clear();
-        active.extend((0..chunks.len()).filter(|&i| pending[i].active()));
+        active
+            .extend((0..chunks.len()).filter(|&i| pending[i].active() && !pending[i].fill_zeros()));
         if active.is_empty() {
             break;
         }

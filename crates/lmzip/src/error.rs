@@ -25,6 +25,14 @@ pub enum Error {
     Limit(String),
     /// Invalid options (builder misuse).
     Config(String),
+    /// The input's length differs from the length announced in the header (a file that grew
+    /// or shrank while it was read).
+    InputChanged {
+        /// The length announced (the file's size when it was opened).
+        announced: u64,
+        /// The bytes actually read.
+        read: u64,
+    },
     /// The model asked for cannot be had (unknown name, unreadable or invalid files).
     Model(String),
     /// An error in one chunk, with where it is.
@@ -52,6 +60,10 @@ impl std::fmt::Display for Error {
             ),
             Error::Limit(why) => write!(f, "limit exceeded: {why}"),
             Error::Config(why) => write!(f, "invalid options: {why}"),
+            Error::InputChanged { announced, read } => write!(
+                f,
+                "the input changed while it was read: {announced} bytes when opened, {read} read"
+            ),
             Error::Model(why) => write!(f, "{why}"),
             Error::Chunk {
                 index,
@@ -65,10 +77,9 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            // An I/O error's text is already this error's text: no source, or messages that
-            // print the chain would say it twice.
+            // An I/O error's text, and a chunk's error, are already part of this error's text:
+            // no source, or messages that print the chain would say them twice.
             Error::Io(e) => e.source(),
-            Error::Chunk { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }

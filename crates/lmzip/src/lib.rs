@@ -32,6 +32,7 @@
 pub mod chunk;
 mod error;
 pub mod filter;
+pub mod memory;
 pub mod options;
 mod parallel;
 pub mod read;

@@ -409,10 +409,10 @@ impl<W: Write> Assembler<W> {
         if let Some(expected) = self.header.original_len
             && expected != self.trailer.original_len
         {
-            return Err(Error::Config(format!(
-                "the header announced {expected} bytes but the blocks hold {}",
-                self.trailer.original_len
-            )));
+            return Err(Error::InputChanged {
+                announced: expected,
+                read: self.trailer.original_len,
+            });
         }
         write_end(&mut self.out, &self.trailer)?;
         self.out.flush()?;
@@ -448,40 +448,64 @@ fn model_for(header: &Header, model: Option<&str>) -> Result<AnyModel, Error> {
     Ok(model.for_chunks(header.chunk_size as usize))
 }
 
+/// What a decoder may use: threads (0: one per core) and memory (`None`: the default limit,
+/// [`crate::memory::default_limit`]). A count of threads alone converts into it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Threads; 0 means one per core. Lowered when the memory limit needs it.
+    pub threads: usize,
+    /// The most bytes the decoder may take for its model states and buffers.
+    pub memory: Option<u64>,
+}
+
+impl From<usize> for Resources {
+    fn from(threads: usize) -> Resources {
+        Resources {
+            threads,
+            memory: None,
+        }
+    }
+}
+
 /// Decompress the archive on `input` into `out` with the model its header names (or `model`),
-/// on `threads` threads (0: one per core). Returns the original size.
+/// with `resources` (threads, or [`Resources`]). Returns the original size.
 pub fn decompress<R: Read, W: Write>(
     mut input: R,
     model: Option<&str>,
-    threads: usize,
+    resources: impl Into<Resources>,
     mut out: W,
 ) -> Result<u64, Error> {
     let header = Header::read(&mut input)?;
-    with_decoder!(input, header, model, threads, dec => Ok(io::copy(&mut dec, &mut out)?))
+    with_decoder!(input, header, model, resources.into(), dec => Ok(io::copy(&mut dec, &mut out)?))
 }
 
 /// A streaming decompressor of the archive on `input`, with the model its header names (or
-/// `model`), on `threads` threads (0: one per core).
+/// `model`), with `resources` (threads, or [`Resources`]).
 pub fn reader<R: Read + Send + 'static>(
     mut input: R,
     model: Option<&str>,
-    threads: usize,
+    resources: impl Into<Resources>,
 ) -> Result<Box<dyn Read + Send>, Error> {
     let header = Header::read(&mut input)?;
-    with_decoder!(input, header, model, threads, dec => Ok(Box::new(dec) as Box<dyn Read + Send>))
+    with_decoder!(input, header, model, resources.into(), dec => Ok(Box::new(dec) as Box<dyn Read + Send>))
 }
 
 /// Run `$body` with `$dec` bound to a [`crate::read::Decoder`] of the records after `$header`,
 /// with the model the header names (or `$model`).
 macro_rules! with_decoder {
-    ($input:expr, $header:expr, $model:expr, $threads:expr, $dec:ident => $body:expr) => {{
+    ($input:expr, $header:expr, $model:expr, $resources:expr, $dec:ident => $body:expr) => {{
         let header: Header = $header;
         let model = model_for(&header, $model)?;
-        let threads = resolve_threads($threads);
+        let resources: Resources = $resources;
+        let threads = resolve_threads(resources.threads);
+        let memory = resources
+            .memory
+            .unwrap_or_else(crate::memory::default_limit);
         match header.mixer {
             None => with_model!(model, m => {
                 #[allow(unused_mut)]
-                let mut $dec = crate::read::Decoder::with_header($input, header, m, threads)?;
+                let mut $dec =
+                    crate::read::Decoder::with_limits($input, header, m, threads, memory)?;
                 $body
             }),
             Some(number) => {
@@ -490,7 +514,9 @@ macro_rules! with_decoder {
                 with_model!(model, m => {
                     let mixed = Mixed::new(m, level, block_size).map_err(Error::Config)?;
                     #[allow(unused_mut)]
-                    let mut $dec = crate::read::Decoder::with_header($input, header, mixed, threads)?;
+                    let mut $dec = crate::read::Decoder::with_limits(
+                        $input, header, mixed, threads, memory,
+                    )?;
                     $body
                 })
             }

@@ -1,7 +1,7 @@
 //! Decompression as a `Read` adapter.
 
 use crate::write::batch_chunks;
-use crate::{Error, NUMERICS_VERSION, OLDEST_NUMERICS_VERSION, chunk, filter, parallel};
+use crate::{Error, NUMERICS_VERSION, OLDEST_NUMERICS_VERSION, chunk, filter, memory, parallel};
 use lmzip_format::{ChunkRecord, Header, Record, crc32c, crc32c_append, read_record};
 use lmzip_models::Model;
 use std::io::{self, Read};
@@ -34,12 +34,26 @@ impl<R: Read, M: Model> Decoder<R, M> {
         Decoder::with_header(inner, header, model, threads)
     }
 
-    /// Decode the rest of an archive whose header was already read (to choose the model).
+    /// Decode the rest of an archive whose header was already read (to choose the model),
+    /// within the default memory limit ([`memory::default_limit`]).
     pub fn with_header(
         inner: R,
         header: Header,
         model: M,
         threads: usize,
+    ) -> Result<Decoder<R, M>, Error> {
+        Decoder::with_limits(inner, header, model, threads, memory::default_limit())
+    }
+
+    /// [`Decoder::with_header`] within `memory_limit` bytes: what the header's chunk size and
+    /// the model's states need per thread is checked against it before anything is made, the
+    /// threads are lowered to fit, and a decoder that cannot fit on one thread is refused.
+    pub fn with_limits(
+        inner: R,
+        header: Header,
+        model: M,
+        threads: usize,
+        memory_limit: u64,
     ) -> Result<Decoder<R, M>, Error> {
         if threads == 0 {
             return Err(Error::Config("thread count must be at least 1".into()));
@@ -78,6 +92,17 @@ impl<R: Read, M: Model> Decoder<R, M> {
                 header.chunk_size
             )));
         }
+        // Per thread: its states, and its share of a batch three times over (records read,
+        // chunks decoded, bytes ready to be read).
+        let chunks_per_thread = batch_chunks(1, header.chunk_size);
+        let lockstep = model.lockstep_chunks().clamp(1, chunks_per_thread);
+        let per_thread_bytes = lockstep as u64 * model.state_bytes() as u64
+            + 3 * chunks_per_thread as u64 * u64::from(header.chunk_size);
+        let what = match header.mixer {
+            Some(level) => format!("level {level} in blocks of {} bytes", header.chunk_size),
+            None => format!("chunks of {} bytes", header.chunk_size),
+        };
+        let threads = memory::threads_within(threads, per_thread_bytes, memory_limit, &what)?;
         let per_thread = batch_chunks(threads, header.chunk_size).div_ceil(threads);
         // States are made when first needed: a model's state can be large.
         let states = (0..threads)

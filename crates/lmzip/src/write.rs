@@ -209,10 +209,10 @@ impl<W: Write, M: Model> Encoder<W, M> {
         if let Some(expected) = self.header.original_len
             && expected != self.trailer.original_len
         {
-            return Err(Error::Config(format!(
-                "the header announced {expected} bytes but {} were written",
-                self.trailer.original_len
-            )));
+            return Err(Error::InputChanged {
+                announced: expected,
+                read: self.trailer.original_len,
+            });
         }
         write_end(&mut self.inner, &self.trailer)?;
         self.inner.flush()?;

@@ -230,6 +230,13 @@ pub trait Model: Send + Sync {
     /// A state for a new chunk.
     fn new_state(&self) -> Self::State;
 
+    /// About how many bytes of memory one state ([`Model::new_state`]) can take when fully
+    /// used, so that a decoder can check its total against a limit before it makes states; 0
+    /// (the default) for states of a few megabytes at most.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
     /// Make `state` equal to [`Model::new_state`]'s result, reusing its allocations.
     fn reset(&self, state: &mut Self::State);
 
@@ -291,6 +298,9 @@ impl<M: Model + ?Sized> Model for &M {
     }
     fn new_state(&self) -> Self::State {
         (**self).new_state()
+    }
+    fn state_bytes(&self) -> usize {
+        (**self).state_bytes()
     }
     fn reset(&self, state: &mut Self::State) {
         (**self).reset(state)

@@ -138,11 +138,6 @@ impl<M: Model> Mixed<M> {
     pub fn inner(&self) -> &M {
         &self.inner
     }
-
-    /// Bytes of memory one state takes (context table and match table), about.
-    pub fn state_bytes(&self) -> usize {
-        (64 << self.table_bits) + (4 << self.match_bits)
-    }
 }
 
 /// The per-block state of [`Mixed`].
@@ -208,6 +203,11 @@ impl<M: Model> Model for Mixed<M> {
 
     fn precision(&self) -> u32 {
         16
+    }
+
+    /// The context table and the match table, about, and the byte model's state.
+    fn state_bytes(&self) -> usize {
+        (64 << self.table_bits) + (4 << self.match_bits) + self.inner.state_bytes()
     }
 
     fn numerics(&self) -> Option<u16> {
