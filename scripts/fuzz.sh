@@ -20,6 +20,9 @@ mkdir -p "$seeds"/{archive,solid,header,gguf,safetensors,tokenizer}
 cp tests/golden/*.lmz "$seeds/archive/"
 cp tests/golden/*.solid*.lmz "$seeds/solid/"
 cp tests/golden/*.lmz "$seeds/header/"
+# Forged lengths (header chunk size, records' declared lengths; header CRC fixed).
+python3 scripts/mutate.py --write-seeds "$seeds/archive" tests/golden/*.lmz
+python3 scripts/mutate.py --write-seeds "$seeds/solid" tests/golden/*.solid*.lmz
 cp tests/golden/llama-tiny/model.safetensors "$seeds/safetensors/"
 cp tests/golden/llama-tiny/tokenizer.json "$seeds/tokenizer/"
 printf 'GGUF\3\0\0\0' > "$seeds/gguf/minimal"

@@ -14,6 +14,10 @@ wrong outputs, panics, deaths by a signal, hangs past the limit, and the slowest
     scripts/mutate.py --lmzip target/release/lmzip --count 10000 --timeout 5
 
 Exit status 1 if any run panicked, died by a signal, hung, or decoded to other bytes.
+
+    scripts/mutate.py --write-seeds DIR ARCHIVE...
+
+writes the length forgeries of each ARCHIVE into DIR instead (seeds for scripts/fuzz.sh).
 """
 
 import argparse
@@ -198,9 +202,18 @@ def main():
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="../shared/data", help="for a text input")
+    parser.add_argument("--write-seeds", metavar="DIR", help="write forgeries of ARCHIVEs here")
+    parser.add_argument("archives", nargs="*", metavar="ARCHIVE")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.write_seeds:
+        for path in args.archives:
+            archive = open(path, "rb").read()
+            for i, (_, forged) in enumerate(forge_lengths(archive, rng)):
+                name = f"{os.path.basename(path)}.forged{i}"
+                with open(os.path.join(args.write_seeds, name), "wb") as f:
+                    f.write(forged)
+        return
     inputs = {
         "text520": open("samples/pride.txt", "rb").read()[:520],
         "text3k": open("samples/pride.txt", "rb").read()[4000:7000],

@@ -177,7 +177,11 @@ fn open_input(
 fn open_regular(path: &Path) -> Result<File> {
     let not_regular =
         || anyhow::anyhow!("not a regular file; skipped (give it on standard input instead)");
-    if !std::fs::metadata(path).context("cannot open")?.is_file() {
+    let meta = std::fs::metadata(path).context("cannot open")?;
+    if meta.is_dir() {
+        bail!("is a directory; skipped");
+    }
+    if !meta.is_file() {
         return Err(not_regular());
     }
     let file = std::fs::OpenOptions::new()

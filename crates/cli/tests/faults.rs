@@ -137,16 +137,11 @@ fn interrupted(dir: &Path, args: &[&str], signal: i32) -> Option<i32> {
     child.wait().unwrap().code()
 }
 
+/// (SIGXFSZ is ignored, so that a write past `ulimit -f` fails one file: `hostile.rs`.)
 #[test]
 fn signals_remove_partial_outputs_and_keep_inputs() {
     let data = lmzip_testkit::Rng::new(1).text(1_000_000);
-    for signal in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGPIPE,
-        libc::SIGXFSZ,
-    ] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(d.join("big.txt"), &data).unwrap();
@@ -166,18 +161,6 @@ fn signals_remove_partial_outputs_and_keep_inputs() {
         );
         assert!(std::fs::read(d.join("big.txt.lmz")).unwrap() == archive);
     }
-}
-
-#[test]
-fn a_file_size_limit_leaves_nothing_and_keeps_the_input() {
-    let data = lmzip_testkit::Rng::new(2).bytes(200_000);
-    let (dir, _) = setup("r.bin", &data);
-    let d = dir.path();
-    // 20 blocks of 512 bytes: the archive of 200 KB of random bytes cannot fit.
-    let o = in_shell(d, "ulimit -f 20; exec \"$0\" --model baseline r.bin");
-    assert_eq!(o.status.code(), Some(128 + libc::SIGXFSZ));
-    assert_eq!(listing(d), ["r.bin"]);
-    assert!(std::fs::read(d.join("r.bin")).unwrap() == data);
 }
 
 #[test]
@@ -315,7 +298,7 @@ fn error_messages_say_things_once_and_name_the_trailer() {
     std::fs::create_dir(d.join("dir.lmz")).unwrap();
     let o = lmzip(d, &["-d", "dir.lmz"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    assert_eq!(err.matches("is a directory").count(), 1, "{err}");
     // A flipped trailer checksum is a trailer error, not a chunk's.
     assert_ok(&lmzip(d, &["-k", "--model", "baseline", "a.txt"]));
     let mut archive = std::fs::read(d.join("a.txt.lmz")).unwrap();
