@@ -25,6 +25,7 @@ import collections
 import concurrent.futures
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -76,8 +77,10 @@ def header_len(archive: bytes) -> int:
     return pos + 4
 
 
-def with_header_crc(archive: bytearray) -> bytes:
-    end = header_len(archive)
+def with_header_crc(archive: bytearray, end=None) -> bytes:
+    """The archive with its header's CRC-32C recomputed (the header ending at `end`, or where
+    its own fields say)."""
+    end = end if end is not None else header_len(archive)
     archive[end - 4 : end] = struct.pack("<I", crc32c(bytes(archive[: end - 4])))
     return bytes(archive)
 
@@ -161,9 +164,10 @@ def mutants(archive: bytes, rng: random.Random, count: int):
         else:
             # A flip in the header with its CRC fixed: versions, flags, numerics, name.
             data = bytearray(archive)
-            i = rng.randrange(8, header_len(archive) - 4)
+            end = header_len(archive)
+            i = rng.randrange(8, end - 4)
             data[i] ^= 1 << rng.randrange(8)
-            out.append(("header field", with_header_crc(data)))
+            out.append(("header field", with_header_crc(data, end)))
     return out
 
 
@@ -271,7 +275,10 @@ def main():
     print(f"| all | {sum(total.values())} | {cells} | {max(s for s, _ in slowest.values()):.2f} | |")
     for outcome, mode, kind, path in bad:
         print(f"{outcome}: {mode} {kind} {path}", file=sys.stderr)
-    sys.exit(1 if bad else 0)
+    if bad:
+        print(f"the mutants above are kept in {work}", file=sys.stderr)
+        sys.exit(1)
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 //! [`DEFAULT_MODEL`] and the default before it, so a program using them works wherever it is
 //! copied, and archives written with the earlier default decode), a path to a model directory
 //! (`config.json` + `model.safetensors`; with a `tokenizer.json` it is a Hugging Face LLM) or to
-//! a GGUF file (`.gguf`), or the name of such a directory or file in the model search path: the
+//! a GGUF file (`.gguf`), or the name of such a directory or file (a GGUF file with or without its
+//! `.gguf`) in the model search path: the
 //! directories in `$LMZIP_MODEL_PATH` (separated by `:`), then `$XDG_DATA_HOME/lmzip/models` (or
 //! `~/.local/share/lmzip/models`). Neither the current directory nor the source tree is searched
 //! unless the user puts them in `$LMZIP_MODEL_PATH`.
@@ -277,12 +278,13 @@ pub fn for_header(header: &ArchiveModel, given: Option<&str>) -> Result<AnyModel
     })
 }
 
-/// The first model directory or GGUF file called `name` in the search path.
+/// The first model directory or GGUF file called `name` (or `name.gguf`) in the search path.
 fn locate(name: &str) -> Option<PathBuf> {
-    search_path()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|d| d.is_dir() || is_llm(d))
+    search_path().into_iter().find_map(|d| {
+        [d.join(name), d.join(format!("{name}.gguf"))]
+            .into_iter()
+            .find(|p| p.is_dir() || is_llm(p))
+    })
 }
 
 /// Whether `path` is an LLM: a `.gguf` file, or a directory with a `tokenizer.json`.

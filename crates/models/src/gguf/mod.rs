@@ -2,7 +2,7 @@
 //!
 //! [`Gguf::parse`] reads the header, the metadata and the tensor table of a GGUF file (version
 //! 2 or 3) with every count and offset checked against the file's size; [`Gguf::tensor`]
-//! dequantizes one tensor to f32 (types F32, F16, BF16, Q8_0, Q4_K and Q6_K — Q4_K_M files mix
+//! dequantizes one tensor to f32 (types F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K — Q4_K_M files mix
 //! the last two). Dequantization is plain scalar IEEE arithmetic done once at load, so the
 //! weights, and therefore the engine's logits, are the same on every CPU.
 //! [`write()`] is the converse, for tests and tools; the block formats are in `quants.rs`.
@@ -15,7 +15,10 @@ mod quants;
 use crate::weights::f16_to_f32;
 
 pub use quants::quantize_q8_0;
-use quants::{dequantize_q4_k, dequantize_q6_k, dequantize_q8_0};
+use quants::{
+    dequantize_q4_0, dequantize_q4_1, dequantize_q4_k, dequantize_q5_0, dequantize_q5_1,
+    dequantize_q6_k, dequantize_q8_0,
+};
 
 /// GGUF's magic, `GGUF` read as a little-endian u32.
 const MAGIC: u32 = 0x4655_4747;
@@ -105,6 +108,14 @@ pub enum TensorType {
     Bf16,
     /// Blocks of 32: an f16 scale and 32 signed bytes.
     Q8_0,
+    /// Blocks of 32: an f16 scale and 32 4-bit values, offset by 8.
+    Q4_0,
+    /// Blocks of 32: an f16 scale and minimum and 32 4-bit values.
+    Q4_1,
+    /// Blocks of 32: an f16 scale and 32 5-bit values, offset by 16.
+    Q5_0,
+    /// Blocks of 32: an f16 scale and minimum and 32 5-bit values.
+    Q5_1,
     /// Super-blocks of 256: 4-bit values, 6-bit scales and minimums per 32.
     Q4K,
     /// Super-blocks of 256: 6-bit values, 8-bit scales per 16.
@@ -116,6 +127,10 @@ impl TensorType {
         Some(match code {
             0 => TensorType::F32,
             1 => TensorType::F16,
+            2 => TensorType::Q4_0,
+            3 => TensorType::Q4_1,
+            6 => TensorType::Q5_0,
+            7 => TensorType::Q5_1,
             8 => TensorType::Q8_0,
             12 => TensorType::Q4K,
             14 => TensorType::Q6K,
@@ -128,6 +143,10 @@ impl TensorType {
         match self {
             TensorType::F32 => 0,
             TensorType::F16 => 1,
+            TensorType::Q4_0 => 2,
+            TensorType::Q4_1 => 3,
+            TensorType::Q5_0 => 6,
+            TensorType::Q5_1 => 7,
             TensorType::Q8_0 => 8,
             TensorType::Q4K => 12,
             TensorType::Q6K => 14,
@@ -141,6 +160,10 @@ impl TensorType {
             TensorType::F32 => (1, 4),
             TensorType::F16 | TensorType::Bf16 => (1, 2),
             TensorType::Q8_0 => (32, 34),
+            TensorType::Q4_0 => (32, 18),
+            TensorType::Q4_1 => (32, 20),
+            TensorType::Q5_0 => (32, 22),
+            TensorType::Q5_1 => (32, 24),
             TensorType::Q4K => (256, 144),
             TensorType::Q6K => (256, 210),
         }
@@ -343,7 +366,8 @@ impl Gguf {
         let name = &info.name;
         let kind = TensorType::from_code(info.type_code).ok_or_else(|| {
             format!(
-                "tensor '{name}' has ggml type {}; F32, F16, BF16, Q8_0, Q4_K or Q6_K are read",
+                "tensor '{name}' has ggml type {}; F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, \
+                 Q4_K or Q6_K are read",
                 info.type_code
             )
         })?;
@@ -379,6 +403,18 @@ impl Gguf {
             TensorType::Q8_0 => data
                 .chunks_exact(34)
                 .for_each(|b| dequantize_q8_0(b, &mut out)),
+            TensorType::Q4_0 => data
+                .chunks_exact(18)
+                .for_each(|b| dequantize_q4_0(b, &mut out)),
+            TensorType::Q4_1 => data
+                .chunks_exact(20)
+                .for_each(|b| dequantize_q4_1(b, &mut out)),
+            TensorType::Q5_0 => data
+                .chunks_exact(22)
+                .for_each(|b| dequantize_q5_0(b, &mut out)),
+            TensorType::Q5_1 => data
+                .chunks_exact(24)
+                .for_each(|b| dequantize_q5_1(b, &mut out)),
             TensorType::Q4K => data
                 .chunks_exact(144)
                 .for_each(|b| dequantize_q4_k(b, &mut out)),

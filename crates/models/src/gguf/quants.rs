@@ -13,6 +13,57 @@ pub(super) fn dequantize_q8_0(block: &[u8], out: &mut Vec<f32>) {
     out.extend(block[2..34].iter().map(|&q| d * f32::from(q as i8)));
 }
 
+/// The 32 quantized values of a block of the legacy 4- and 5-bit types: the low nibbles of
+/// `qs` (16 bytes) are values 0–15 and the high nibbles values 16–31; `qh` (a little-endian
+/// u32, 5-bit types only) gives value `j` its fifth bit at bit `j`.
+fn legacy_values(qs: &[u8], qh: Option<u32>) -> [u8; 32] {
+    let mut q = [0u8; 32];
+    for (j, &b) in qs[..16].iter().enumerate() {
+        q[j] = b & 0xF;
+        q[j + 16] = b >> 4;
+    }
+    if let Some(qh) = qh {
+        for (j, v) in q.iter_mut().enumerate() {
+            *v |= (((qh >> j) & 1) as u8) << 4;
+        }
+    }
+    q
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("BUG: 4 bytes"))
+}
+
+/// Q4_0: `d` (f16), 16 bytes of nibbles; value = d · (q − 8) (as llama.cpp's
+/// `dequantize_row_q4_0`).
+pub(super) fn dequantize_q4_0(block: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(block, 0);
+    let q = legacy_values(&block[2..18], None);
+    out.extend(q.iter().map(|&q| d * f32::from(q as i8 - 8)));
+}
+
+/// Q4_1: `d`, `m` (f16), 16 bytes of nibbles; value = d · q + m.
+pub(super) fn dequantize_q4_1(block: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+    let q = legacy_values(&block[4..20], None);
+    out.extend(q.iter().map(|&q| d * f32::from(q) + m));
+}
+
+/// Q5_0: `d` (f16), `qh` (u32: each value's fifth bit), 16 bytes of nibbles; value =
+/// d · (q − 16).
+pub(super) fn dequantize_q5_0(block: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(block, 0);
+    let q = legacy_values(&block[6..22], Some(u32_at(block, 2)));
+    out.extend(q.iter().map(|&q| d * f32::from(q as i8 - 16)));
+}
+
+/// Q5_1: `d`, `m` (f16), `qh` (u32), 16 bytes of nibbles; value = d · q + m.
+pub(super) fn dequantize_q5_1(block: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+    let q = legacy_values(&block[8..24], Some(u32_at(block, 4)));
+    out.extend(q.iter().map(|&q| d * f32::from(q) + m));
+}
+
 /// The 6-bit scale and minimum of sub-block `j` (0..8) of a Q4_K super-block.
 fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
     let (sc, m) = if j < 4 {
@@ -83,6 +134,87 @@ pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f16_bytes(v: f32) -> [u8; 2] {
+        half::f16::from_f32(v).to_bits().to_le_bytes()
+    }
+
+    /// The legacy types against their definitions (ggml's `block_q4_0` … `block_q5_1`): every
+    /// value of a block whose quants run through all 16 or 32 codes, with ordinary, negative,
+    /// largest-finite and subnormal scales and minimums.
+    #[test]
+    fn legacy_blocks_match_their_definitions() {
+        let scales = [0.5f32, -0.03125, 65504.0, 5.960_464_5e-8, 0.0];
+        let minimums = [0.25f32, -65504.0, 0.0, -1.5];
+        // Quants 0, 1, …: value j has code j mod 16 (4-bit) or (7 j) mod 32 (5-bit).
+        let nibbles: Vec<u8> = (0..16u8).map(|j| j | (((15 - j) & 0xF) << 4)).collect();
+        let code4 = |j: usize| if j < 16 { j as u8 } else { 15 - (j as u8 - 16) };
+        let code5 = |j: usize| ((7 * j) % 32) as u8;
+        for &d in &scales {
+            let d16 = half::f16::from_f32(d).to_f32();
+            let mut b = f16_bytes(d).to_vec();
+            b.extend(&nibbles);
+            let mut out = Vec::new();
+            dequantize_q4_0(&b, &mut out);
+            for (j, &v) in out.iter().enumerate() {
+                assert_eq!(v, d16 * (f32::from(code4(j)) - 8.0), "q4_0 d {d} value {j}");
+            }
+            // 5-bit: low nibbles and the fifth bits of code5.
+            let mut qs = [0u8; 16];
+            let mut qh = 0u32;
+            for j in 0..32 {
+                let c = code5(j);
+                if j < 16 {
+                    qs[j] |= c & 0xF;
+                } else {
+                    qs[j - 16] |= (c & 0xF) << 4;
+                }
+                qh |= u32::from(c >> 4) << j;
+            }
+            let mut b = f16_bytes(d).to_vec();
+            b.extend(qh.to_le_bytes());
+            b.extend(qs);
+            let mut out = Vec::new();
+            dequantize_q5_0(&b, &mut out);
+            for (j, &v) in out.iter().enumerate() {
+                assert_eq!(
+                    v,
+                    d16 * (f32::from(code5(j)) - 16.0),
+                    "q5_0 d {d} value {j}"
+                );
+            }
+            for &m in &minimums {
+                let m16 = half::f16::from_f32(m).to_f32();
+                let mut b = [f16_bytes(d), f16_bytes(m)].concat();
+                b.extend(&nibbles);
+                let mut out = Vec::new();
+                dequantize_q4_1(&b, &mut out);
+                for (j, &v) in out.iter().enumerate() {
+                    assert_eq!(v, d16 * f32::from(code4(j)) + m16, "q4_1 {d} {m} {j}");
+                }
+                let mut b = [f16_bytes(d), f16_bytes(m)].concat();
+                b.extend(qh.to_le_bytes());
+                b.extend(qs);
+                let mut out = Vec::new();
+                dequantize_q5_1(&b, &mut out);
+                for (j, &v) in out.iter().enumerate() {
+                    assert_eq!(v, d16 * f32::from(code5(j)) + m16, "q5_1 {d} {m} {j}");
+                }
+            }
+        }
+    }
+
+    /// The extremes: the largest scale and minimum with every code at its largest (31) give
+    /// 65504 · 31 + 65504, exactly, in f32.
+    #[test]
+    fn legacy_extremes_stay_finite() {
+        let mut b = [f16_bytes(65504.0), f16_bytes(65504.0)].concat();
+        b.extend(u32::MAX.to_le_bytes());
+        b.extend([0xFFu8; 16]);
+        let mut out = Vec::new();
+        dequantize_q5_1(&b, &mut out);
+        assert!(out.iter().all(|&v| v == 65504.0 * 31.0 + 65504.0));
+    }
 
     #[test]
     fn q4_k_block_by_hand() {
