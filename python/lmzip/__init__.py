@@ -117,9 +117,14 @@ def compress(
     return _lmzip.compress(_bytes(data), opts)
 
 
-def decompress(data, *, model: ModelLike = None, threads: int = 0) -> bytes:
-    """Decompress a whole archive, with the model it names (or ``model``)."""
-    return _lmzip.decompress(_bytes(data), model=_spec(model), threads=threads)
+def decompress(data, *, model: ModelLike = None, threads: int = 0, memory=None) -> bytes:
+    """Decompress a whole archive, with the model it names (or ``model``).
+
+    ``memory`` limits what decoding takes (bytes, or a size such as ``"800M"``; default: half
+    the physical memory and of ``ulimit -v``): fewer threads are used to fit, and an archive
+    that needs more on one thread raises :class:`Error`.
+    """
+    return _lmzip.decompress(_bytes(data), model=_spec(model), threads=threads, memory=memory)
 
 
 def info(data) -> dict:
@@ -192,8 +197,8 @@ def bench(
 class _RawReader(io.RawIOBase):
     """The decoded bytes of an archive, for ``io.BufferedReader``."""
 
-    def __init__(self, fileobj, model, threads):
-        self._decoder = _lmzip.Reader(fileobj, model=model, threads=threads)
+    def __init__(self, fileobj, model, threads, memory):
+        self._decoder = _lmzip.Reader(fileobj, model=model, threads=threads, memory=memory)
 
     def readable(self) -> bool:
         return True
@@ -225,6 +230,7 @@ class LmzipFile(io.BufferedIOBase):
         block_size: Optional[int] = None,
         chunks: bool = False,
         chunk_size: Optional[int] = None,
+        memory=None,
     ):
         mode = mode.replace("b", "")
         if mode not in ("r", "w", "x"):
@@ -234,7 +240,7 @@ class LmzipFile(io.BufferedIOBase):
         self._mode = mode
         try:
             if mode == "r":
-                self._raw = _RawReader(self._fileobj, _spec(model), threads)
+                self._raw = _RawReader(self._fileobj, _spec(model), threads, memory)
                 self._buffer = io.BufferedReader(self._raw, buffer_size=1 << 16)
                 self._writer = None
             else:
@@ -307,6 +313,7 @@ def open(
     block_size: Optional[int] = None,
     chunks: bool = False,
     chunk_size: Optional[int] = None,
+    memory=None,
     encoding: Optional[str] = None,
     errors: Optional[str] = None,
     newline: Optional[str] = None,
@@ -326,6 +333,7 @@ def open(
         block_size=block_size,
         chunks=chunks,
         chunk_size=chunk_size,
+        memory=memory,
     )
     if text:
         return io.TextIOWrapper(binary, encoding, errors, newline)

@@ -173,6 +173,21 @@ def test_hostile_archives_raise_lmzip_error(prose):
     assert issubclass(lmzip.Error, ValueError)
 
 
+def test_memory_limit(prose):
+    """Decoding checks its memory before it takes any: fewer threads, or a clear refusal."""
+    archive = lmzip.compress(prose[:3000], level=9)
+    assert lmzip.decompress(archive, memory="2G") == prose[:3000]
+    assert lmzip.decompress(archive, threads=4, memory=400 << 20) == prose[:3000]
+    for too_little in ("10M", 1 << 20):
+        with pytest.raises(lmzip.Error, match="memory limit"):
+            lmzip.decompress(archive, memory=too_little)
+        with pytest.raises(lmzip.Error, match="memory limit"):
+            with lmzip.open(io.BytesIO(archive), memory=too_little) as f:
+                f.read()
+    with pytest.raises(lmzip.Error, match="not a size"):
+        lmzip.decompress(archive, memory="lots")
+
+
 def test_bad_options_raise_lmzip_error():
     for options in (
         dict(level=0),

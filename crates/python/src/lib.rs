@@ -90,6 +90,26 @@ fn threads(n: i64) -> PyResult<usize> {
     usize::try_from(n).map_err(|_| error(format!("threads must be 0 or more, not {n}")))
 }
 
+/// Decoding's resources: `memory` is a byte count or a size as the command line takes it
+/// (`"800M"`, `"2G"`, `"max"`); `None` means the default limit.
+fn resources(threads: i64, memory: Option<&Bound<'_, PyAny>>) -> PyResult<options::Resources> {
+    let memory =
+        match memory {
+            None => None,
+            Some(m) => Some(match m.extract::<u64>() {
+                Ok(bytes) => bytes,
+                Err(_) => lmzip::memory::parse_size(&m.extract::<String>().map_err(|_| {
+                    error("memory must be a number of bytes or a size such as '800M'")
+                })?)
+                .map_err(error)?,
+            }),
+        };
+    Ok(options::Resources {
+        threads: self::threads(threads)?,
+        memory,
+    })
+}
+
 fn size_arg(what: &str, n: i64) -> PyResult<u32> {
     u32::try_from(n)
         .ok()
@@ -109,19 +129,20 @@ fn compress<'py>(py: Python<'py>, data: &[u8], options: &Options) -> PyResult<Bo
     Ok(PyBytes::new(py, &archive))
 }
 
-/// Decompress a whole archive, with the model it names (or `model`).
+/// Decompress a whole archive, with the model it names (or `model`), within `memory`.
 #[pyfunction]
-#[pyo3(signature = (archive, *, model=None, threads=0))]
+#[pyo3(signature = (archive, *, model=None, threads=0, memory=None))]
 fn decompress<'py>(
     py: Python<'py>,
     archive: &[u8],
     model: Option<String>,
     threads: i64,
+    memory: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let threads = self::threads(threads)?;
+    let resources = self::resources(threads, memory.as_ref())?;
     let data = py.detach(|| {
         let mut out = Vec::new();
-        options::decompress(archive, model.as_deref(), threads, &mut out).map(|_| out)
+        options::decompress(archive, model.as_deref(), resources, &mut out).map(|_| out)
     });
     Ok(PyBytes::new(py, &data.map_err(error)?))
 }
@@ -299,17 +320,18 @@ struct Reader {
 #[pymethods]
 impl Reader {
     #[new]
-    #[pyo3(signature = (source, *, model=None, threads=0))]
+    #[pyo3(signature = (source, *, model=None, threads=0, memory=None))]
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         model: Option<String>,
         threads: i64,
+        memory: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Reader> {
         let input = self::source(source);
-        let threads = self::threads(threads)?;
+        let resources = self::resources(threads, memory.as_ref())?;
         let reader = py
-            .detach(|| options::reader(input, model.as_deref(), threads))
+            .detach(|| options::reader(input, model.as_deref(), resources))
             .map_err(error)?;
         Ok(Reader {
             inner: Mutex::new(Some(reader)),
