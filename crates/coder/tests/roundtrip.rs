@@ -213,23 +213,33 @@ fn zero_runs_end_in_a_zero_state() {
 }
 
 /// Data built to keep the state nonzero past the end (a forged stream's decoding, encoded
-/// again) is coded with the zero bytes that keep it within [`PAST_END`], and round-trips.
+/// again) is coded with the zero bytes that keep it within [`PAST_END`], and round-trips: at
+/// every precision, with skewed and flat tables, after a few random bytes followed by zeros or
+/// by 0xFF bytes.
 #[test]
 fn streams_built_to_run_past_the_end_keep_their_zeros() {
-    let mut rng = Lcg(21);
-    for trial in 0..50 {
-        let cdfs: Vec<Cdf> = (0..3000).map(|_| random_cdf(&mut rng, 16, 3)).collect();
-        // Decode a short stream followed by explicit zeros: the symbols a forged stream with
-        // those bytes would decode to, had zeros past the end no bound.
-        let mut source = vec![rng.next() as u8 | 1, rng.next() as u8 | 1];
-        source.resize(4000, 0);
+    let mut rng = Lcg(77);
+    let mut padded = 0;
+    for trial in 0..3000 {
+        let precision = [1u32, 2, 8, 12, 16, 24, 30][trial % 7];
+        let n = [2usize, 3, 5, 256][(trial / 7) % 4].min(1 << precision);
+        let cdfs: Vec<Cdf> = (0..300)
+            .map(|_| random_cdf(&mut rng, precision, n))
+            .collect();
+        // Decode a short stream followed by explicit zeros (or 0xFF): the symbols a forged
+        // stream with those bytes would decode to, had bytes past the end no bound.
+        let mut source: Vec<u8> = (0..rng.next() % 6).map(|_| rng.next() as u8 | 1).collect();
+        source.resize(2000, if rng.next() % 4 == 0 { 0xFF } else { 0 });
         let mut dec = Decoder::new(&source);
-        let symbols: Vec<u32> = cdfs.iter().map(|c| dec.decode(c).unwrap()).collect();
+        let Ok(symbols) = cdfs
+            .iter()
+            .map(|c| dec.decode(c))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
         let bytes = round_trip(&symbols, &cdfs);
-        assert!(
-            bytes.len() >= 2,
-            "trial {trial}: {} bytes for a stream that needs its zeros",
-            bytes.len()
-        );
+        padded += usize::from(bytes.last() == Some(&0));
     }
+    assert!(padded > 100, "only {padded} streams needed their zeros");
 }
