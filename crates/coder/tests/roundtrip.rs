@@ -229,7 +229,12 @@ fn streams_built_to_run_past_the_end_keep_their_zeros() {
         // Decode a short stream followed by explicit zeros (or 0xFF): the symbols a forged
         // stream with those bytes would decode to, had bytes past the end no bound.
         let mut source: Vec<u8> = (0..rng.next() % 6).map(|_| rng.next() as u8 | 1).collect();
-        source.resize(2000, if rng.next() % 4 == 0 { 0xFF } else { 0 });
+        let fill = if rng.next().is_multiple_of(4) {
+            0xFF
+        } else {
+            0
+        };
+        source.resize(2000, fill);
         let mut dec = Decoder::new(&source);
         let Ok(symbols) = cdfs
             .iter()
