@@ -345,6 +345,17 @@ fn local_llms_from_gguf_and_directories_round_trip() {
             "{model}"
         );
     }
+    // A GGUF file in the search path is found by its name without `.gguf`; the archive
+    // records the file's name.
+    let o = Command::new(env!("CARGO_BIN_EXE_lmzip"))
+        .current_dir(dir.path())
+        .env("LMZIP_MODEL_PATH", dir.path())
+        .args(["-c", "--model", "tiny", "t.txt"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let info = lmzip_stdin(dir.path(), &["info", "-"], &o.stdout);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("model:             'tiny.gguf'"));
     // The same weights with another vocabulary are refused by the tokenizer hash.
     assert_ok(&lmzip(dir.path(), &["--model", "hf", "-f", "t.txt"]));
     let other = lmzip_tokens::train_byte_level_bpe(&[book], 400).unwrap();
