@@ -217,6 +217,30 @@ impl Packed {
         }
     }
 
+    /// The same matrix stored as int8 ([`Packed::new_int8`]), from `f32` panels; `None` when
+    /// it is stored otherwise. The panels are read back one matrix at a time, so converting a
+    /// model costs one matrix of `f32` beside it.
+    pub fn to_int8(&self) -> Option<Packed> {
+        let Panels::F32(data) = &self.data else {
+            return None;
+        };
+        let (k, n) = (self.k, self.n);
+        let mut b = vec![0.0; k * n];
+        for q in 0..n.div_ceil(NR) {
+            for p in 0..k {
+                for c in 0..NR.min(n - q * NR) {
+                    b[p * n + q * NR + c] = data[(q * k + p) * NR + c];
+                }
+            }
+        }
+        Some(Packed::new_int8(&b, k, n))
+    }
+
+    /// Whether the values are stored as int8.
+    pub fn is_int8(&self) -> bool {
+        matches!(self.data, Panels::Int8(_))
+    }
+
     /// Rows (the inner dimension of the product).
     pub fn rows(&self) -> usize {
         self.k

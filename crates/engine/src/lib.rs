@@ -50,7 +50,10 @@ pub use kernels::Isa;
 /// - 4: lmzip's byte Transformers keep their matrix weights in int8 with a scale per column and
 ///   multiply them with activations rounded to integers per row, in exact integer sums
 ///   ([`int8`], [`kernels::Packed::new_int8`]); everything else as in 3.
-pub const NUMERICS_VERSION: u16 = 4;
+/// - 5: the Llama-family LLMs keep their projection and output matrices in int8 as 4 does for
+///   the byte Transformers ([`kernels::Packed::to_int8`]; their embedding lookup stays `f32`);
+///   the byte models and the mixers compute as in 4.
+pub const NUMERICS_VERSION: u16 = 5;
 
 /// The oldest numerics version this build still computes: archives from
 /// `OLDEST_NUMERICS_VERSION..=NUMERICS_VERSION` decode.

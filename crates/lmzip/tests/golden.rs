@@ -164,6 +164,17 @@ fn write_numerics_4_goldens() {
     write_numerics_goldens(4, &NUMERICS_4);
 }
 
+/// Golden archives of numerics 5 (the LLMs' int8 matrix weights), named `*.n5.lmz`, as
+/// [`NUMERICS_2`]. Written once by `cargo test -p lmzip --test golden -- --ignored
+/// write_numerics_5_goldens`.
+const NUMERICS_5: [(&str, &str, Option<u8>, u32); 1] = [("text", "llama-tiny", None, 1024)];
+
+#[test]
+#[ignore = "writes tests/golden: run once, by hand"]
+fn write_numerics_5_goldens() {
+    write_numerics_goldens(5, &NUMERICS_5);
+}
+
 /// Write `goldens` (as [`NUMERICS_2`]) under numerics `version`, as `*.nV.lmz`.
 fn write_numerics_goldens(version: u16, goldens: &[(&str, &str, Option<u8>, u32)]) {
     for &(original, model, level, size) in goldens {
@@ -242,7 +253,7 @@ fn golden_archives_decode_and_re_encode_identically() {
     }
     assert_eq!(
         seen,
-        7 + SOLID.len() + NUMERICS_2.len() + NUMERICS_3.len() + NUMERICS_4.len(),
+        7 + SOLID.len() + NUMERICS_2.len() + NUMERICS_3.len() + NUMERICS_4.len() + NUMERICS_5.len(),
         "every golden archive checked"
     );
 }

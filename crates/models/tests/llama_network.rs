@@ -89,9 +89,18 @@ fn incremental_and_batched_equal_teacher_forced() {
     for (tied, theta) in [(false, 10_000.0), (true, 500_000.0)] {
         let dir = tempfile::tempdir().unwrap();
         write_model(dir.path(), tied, theta);
-        let (m, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
+        let (f32_model, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
+        // The f32 weights (numerics 1 to 4) and the int8 ones (numerics 5).
+        for m in [f32_model.clone(), f32_model.into_int8()] {
+            incremental_and_batched_equal_teacher_forced_for(&m, tied);
+        }
+    }
+}
+
+fn incremental_and_batched_equal_teacher_forced_for(m: &Llama, tied: bool) {
+    {
         let seqs: Vec<Vec<u32>> = (0..3).map(|s| tokens(70 + 9 * s, s as u64)).collect();
-        let full: Vec<Vec<f32>> = seqs.iter().map(|t| teacher_forced(&m, t)).collect();
+        let full: Vec<Vec<f32>> = seqs.iter().map(|t| teacher_forced(m, t)).collect();
         // One at a time.
         let mut cache = m.new_cache();
         let mut row = vec![0.0; 300];
@@ -320,19 +329,32 @@ fn logits_are_pinned_across_machines() {
     let dir = tempfile::tempdir().unwrap();
     write_model(dir.path(), false, 10_000.0);
     let (m, _) = lmzip_models::llama::file::load(dir.path()).unwrap();
-    let mut h = Sha256::new();
-    for x in teacher_forced(&m, &tokens(90, 3)) {
-        h.update(x.to_bits().to_le_bytes());
-    }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = |m: &Llama| {
+        let mut h = Sha256::new();
+        for x in teacher_forced(m, &tokens(90, 3)) {
+            h.update(x.to_bits().to_le_bytes());
+        }
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     assert_eq!(
-        hex, PINNED_LLAMA_LOGITS_SHA256,
+        sha256(&m),
+        PINNED_LLAMA_LOGITS_SHA256,
         "the Llama numerics changed"
+    );
+    assert_eq!(
+        sha256(&m.into_int8()),
+        PINNED_LLAMA_INT8_LOGITS_SHA256,
+        "the Llama numerics 5 changed"
     );
 }
 
 const PINNED_LLAMA_LOGITS_SHA256: &str =
     "c7970d254e4c6f7a13a2d090d2e304ea438de6e425b5e0c9bfc8222ee9acd4d9";
+const PINNED_LLAMA_INT8_LOGITS_SHA256: &str =
+    "f13fae0383ba5d5f371ad4d1e596cf360c8ea20b18c010808dcadf5284847cf2";
 
 /// GGUF: the same random model written by `gguf::write_llama` (llama.cpp's tensor names and
 /// query/key row order) loads to the same network as its safetensors directory — bit for bit

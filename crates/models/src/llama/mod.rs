@@ -26,7 +26,7 @@ use lmzip_coder::Cdf;
 use lmzip_engine::Cache;
 use lmzip_engine::quantize::{FREQUENCY_BITS, frequencies};
 use lmzip_tokens::Tokenizer;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The largest `tokenizer.json` read.
 const MAX_TOKENIZER_BYTES: u64 = 256 << 20;
@@ -34,6 +34,10 @@ const MAX_TOKENIZER_BYTES: u64 = 256 << 20;
 /// The logit given to escape symbols (bytes the vocabulary has no token for): the coder's
 /// floor frequency of 1.
 const ESCAPE_LOGIT: f32 = -1e30;
+
+/// The first numerics version whose LLMs multiply int8 weights ([`Llama::into_int8`]); under
+/// earlier versions their weights are `f32`.
+pub const INT8_NUMERICS: u16 = 5;
 
 /// A Llama-family network with its tokenizer and the identity an archive records.
 #[derive(Debug)]
@@ -44,6 +48,12 @@ pub struct LlamaModel {
     tokenizer: Tokenizer,
     start: u32,
     context: usize,
+    /// The numerics version the model computes: [`INT8_NUMERICS`] or later with int8 weights,
+    /// earlier with `f32` ones.
+    numerics: u16,
+    /// The file or directory the model was loaded from, to load it again with the other
+    /// weight storage when an archive asks for it ([`LlamaModel::for_numerics`]).
+    source: Option<PathBuf>,
 }
 
 /// Per-chunk state of a [`LlamaModel`].
@@ -78,6 +88,11 @@ impl LlamaModel {
             .start_token()
             .ok_or("config.json names no bos_token_id or eos_token_id in the vocabulary")?;
         let context = config.max_position_embeddings.min(Self::DEFAULT_CONTEXT);
+        let numerics = if net.is_int8() {
+            lmzip_engine::NUMERICS_VERSION
+        } else {
+            INT8_NUMERICS - 1
+        };
         Ok(LlamaModel {
             name: name.into(),
             sha256,
@@ -85,13 +100,51 @@ impl LlamaModel {
             tokenizer,
             start,
             context,
+            numerics,
+            source: None,
         })
     }
 
     /// Load a local LLM, named after its file or directory: a GGUF file (`.gguf`, vocabulary
     /// embedded) or a Hugging Face directory with `config.json`, `model.safetensors` and
-    /// `tokenizer.json`.
+    /// `tokenizer.json`. It computes the newest numerics version: int8 weights.
     pub fn load(path: &Path) -> Result<LlamaModel, String> {
+        Self::load_for(path, lmzip_engine::NUMERICS_VERSION)
+    }
+
+    /// The model computing numerics `version`, as an archive written under it needs: int8
+    /// weights from [`INT8_NUMERICS`] on, `f32` before (loaded again from its file when it was
+    /// loaded in the other storage); `None` for a version this build does not compute, or for
+    /// a model built in memory that would need its weights in the other storage.
+    pub fn for_numerics(mut self, version: u16) -> Option<LlamaModel> {
+        let range = lmzip_engine::OLDEST_NUMERICS_VERSION..=lmzip_engine::NUMERICS_VERSION;
+        if !range.contains(&version) {
+            return None;
+        }
+        if (version >= INT8_NUMERICS) != self.net.is_int8() {
+            let source = self.source.take()?;
+            let context = self.context;
+            return Self::load_for(&source, version)
+                .ok()
+                .map(|m| m.with_context(context));
+        }
+        self.numerics = version;
+        Some(self)
+    }
+
+    /// [`LlamaModel::load`] for numerics `version`.
+    fn load_for(path: &Path, version: u16) -> Result<LlamaModel, String> {
+        let mut model = Self::load_f32(path)?;
+        if version >= INT8_NUMERICS {
+            model.net = model.net.into_int8();
+        }
+        model.numerics = version;
+        model.source = Some(path.to_path_buf());
+        Ok(model)
+    }
+
+    /// The model as its file gives it, with `f32` weights.
+    fn load_f32(path: &Path) -> Result<LlamaModel, String> {
         let name = path
             .canonicalize()
             .ok()
@@ -203,6 +256,10 @@ impl Model for LlamaModel {
     /// less weight traffic per token.
     fn lockstep_chunks(&self) -> usize {
         8
+    }
+
+    fn numerics(&self) -> Option<u16> {
+        Some(self.numerics)
     }
 
     fn predict_batch(&self, states: &mut [LlamaState], cdfs: &mut [Cdf]) {

@@ -126,6 +126,37 @@ impl Llama {
         }
     }
 
+    /// The same model with its projection and output matrices stored as int8 with a scale per
+    /// column, multiplied in exact integer sums (numerics 5, as numerics 4 does for the byte
+    /// Transformers); the embedding lookup stays `f32`. A model already in int8 is unchanged.
+    pub fn into_int8(mut self) -> Llama {
+        let convert = |m: &mut Packed| {
+            if let Some(q) = m.to_int8() {
+                *m = q;
+            }
+        };
+        for l in &mut self.layers {
+            for m in [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
+                convert(m);
+            }
+        }
+        convert(&mut self.head);
+        self
+    }
+
+    /// Whether the matrices are stored as int8 ([`Llama::into_int8`]).
+    pub fn is_int8(&self) -> bool {
+        self.head.is_int8()
+    }
+
     /// The same model running another kernel version (for tests and benchmarks).
     pub fn with_isa(mut self, isa: Isa) -> Llama {
         self.isa = isa;

@@ -58,7 +58,7 @@ pub fn arithmetic_for(version: u16) -> Option<Arithmetic> {
             bf16_cache: false,
         }),
         2 | 3 => Some(windowed(WeightStorage::Bf16)),
-        4 => Some(windowed(WeightStorage::Int8)),
+        4 | 5 => Some(windowed(WeightStorage::Int8)),
         _ => None,
     }
 }
