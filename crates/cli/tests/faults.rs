@@ -11,26 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Run `script` in bash in `dir`, with `$0` the lmzip binary (for `ulimit` and redirections).
-fn in_shell(dir: &Path, script: &str) -> std::process::Output {
-    Command::new("bash")
-        .current_dir(dir)
-        .args(["-c", script])
-        .arg(env!("CARGO_BIN_EXE_lmzip"))
-        .output()
-        .unwrap()
-}
-
 /// A baseline archive of `data` whose header names `model` instead (CRC recomputed).
 fn archive_naming(dir: &Path, model: &str) -> Vec<u8> {
     let (_d, path) = setup("x.txt", &sample()[..3000]);

@@ -250,21 +250,11 @@ fn memory_is_checked_before_it_is_taken() {
             args[0],
             args[1..].join(" ")
         );
-        let o = Command::new("bash")
-            .current_dir(d)
-            .args(["-c", &script])
-            .arg(env!("CARGO_BIN_EXE_lmzip"))
-            .output()
-            .unwrap();
+        let o = in_shell(d, &script);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("mem.lmz: "), "{err}");
-        let mut names: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["mem.lmz", "t.txt"], "{args:?}");
+        assert_eq!(listing(d), ["mem.lmz", "t.txt"], "{args:?}");
     }
     // A limit that one thread cannot fit in is a clear refusal; a genuine archive decodes
     // within a limit that fits.
@@ -367,14 +357,7 @@ impl CharDevice for std::fs::FileType {
 fn standard_streams_in_any_mode_and_the_smaller_conventions() {
     let (dir, _) = setup("a.txt", &sample()[..2000]);
     let d = dir.path();
-    let shell = |script: &str| {
-        Command::new("bash")
-            .current_dir(d)
-            .args(["-c", script])
-            .arg(env!("CARGO_BIN_EXE_lmzip"))
-            .output()
-            .unwrap()
-    };
+    let shell = |script: &str| in_shell(d, script);
     // Standard output opened read-write is usable; a closed one is refused.
     assert_ok(&shell("exec \"$0\" -c -1 a.txt 1<>/dev/null"));
     assert_err(
@@ -411,24 +394,11 @@ fn a_file_size_limit_fails_one_file_and_the_next_is_tried() {
     let (dir, _) = setup("r.bin", &lmzip_testkit::Rng::new(2).bytes(200_000));
     let d = dir.path();
     std::fs::write(d.join("s.txt"), b"small and fine").unwrap();
-    let o = Command::new("bash")
-        .current_dir(d)
-        .args([
-            "-c",
-            "ulimit -f 20; exec \"$0\" --model baseline r.bin s.txt",
-        ])
-        .arg(env!("CARGO_BIN_EXE_lmzip"))
-        .output()
-        .unwrap();
+    let o = in_shell(d, "ulimit -f 20; exec \"$0\" --model baseline r.bin s.txt");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("r.bin: File too large"), "{err}");
-    let mut names: Vec<_> = std::fs::read_dir(d)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["r.bin", "s.txt.lmz"]);
+    assert_eq!(listing(d), ["r.bin", "s.txt.lmz"]);
 }
 
 /// Strings from files reach the terminal escaped: a model's config.json, an archive's model

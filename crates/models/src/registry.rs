@@ -85,31 +85,24 @@ impl AnyModel {
     /// The model computing the predictions of numerics `version`, as an archive written under
     /// it needs (a byte Transformer's and an LLM's depend on the version).
     pub fn for_numerics(self, version: u16) -> Result<AnyModel> {
-        match self {
-            AnyModel::Transformer(t) => {
-                let name = t.id().name;
+        let (name, model) = match self {
+            AnyModel::Transformer(t) => (
+                t.id().name,
                 t.for_numerics(version)
-                    .map(|t| AnyModel::Transformer(Box::new(t)))
-                    .ok_or_else(|| {
-                        Error(format!(
-                            "model '{}' cannot compute numerics version {version}",
-                            escaped(&name)
-                        ))
-                    })
-            }
-            AnyModel::Llm(l) => {
-                let name = l.id().name;
-                l.for_numerics(version)
-                    .map(|l| AnyModel::Llm(Box::new(l)))
-                    .ok_or_else(|| {
-                        Error(format!(
-                            "model '{}' cannot compute numerics version {version}",
-                            escaped(&name)
-                        ))
-                    })
-            }
-            other => Ok(other),
-        }
+                    .map(|t| AnyModel::Transformer(Box::new(t))),
+            ),
+            AnyModel::Llm(l) => (
+                l.id().name,
+                l.for_numerics(version).map(|l| AnyModel::Llm(Box::new(l))),
+            ),
+            other => return Ok(other),
+        };
+        model.ok_or_else(|| {
+            Error(format!(
+                "model '{}' cannot compute numerics version {version}",
+                escaped(&name)
+            ))
+        })
     }
 
     /// The model's parameter count (0 for the baseline).

@@ -79,3 +79,23 @@ pub fn init_model(dir: &Path, name: &str, seed: &str) {
     assert_ok(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("sha256"));
 }
+
+/// Run `script` in bash in `dir`, with `$0` the lmzip binary (for `ulimit` and redirections).
+pub fn in_shell(dir: &Path, script: &str) -> Output {
+    Command::new("bash")
+        .current_dir(dir)
+        .args(["-c", script])
+        .arg(env!("CARGO_BIN_EXE_lmzip"))
+        .output()
+        .unwrap()
+}
+
+/// The names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
