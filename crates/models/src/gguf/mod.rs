@@ -400,27 +400,26 @@ impl Gguf {
                 data.chunks_exact(2)
                     .map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)),
             ),
-            TensorType::Q8_0 => data
-                .chunks_exact(34)
-                .for_each(|b| dequantize_q8_0(b, &mut out)),
-            TensorType::Q4_0 => data
-                .chunks_exact(18)
-                .for_each(|b| dequantize_q4_0(b, &mut out)),
-            TensorType::Q4_1 => data
-                .chunks_exact(20)
-                .for_each(|b| dequantize_q4_1(b, &mut out)),
-            TensorType::Q5_0 => data
-                .chunks_exact(22)
-                .for_each(|b| dequantize_q5_0(b, &mut out)),
-            TensorType::Q5_1 => data
-                .chunks_exact(24)
-                .for_each(|b| dequantize_q5_1(b, &mut out)),
-            TensorType::Q4K => data
-                .chunks_exact(144)
-                .for_each(|b| dequantize_q4_k(b, &mut out)),
-            TensorType::Q6K => data
-                .chunks_exact(210)
-                .for_each(|b| dequantize_q6_k(b, &mut out)),
+            TensorType::Q8_0
+            | TensorType::Q4_0
+            | TensorType::Q4_1
+            | TensorType::Q5_0
+            | TensorType::Q5_1
+            | TensorType::Q4K
+            | TensorType::Q6K => {
+                let dequantize = match kind {
+                    TensorType::Q8_0 => dequantize_q8_0,
+                    TensorType::Q4_0 => dequantize_q4_0,
+                    TensorType::Q4_1 => dequantize_q4_1,
+                    TensorType::Q5_0 => dequantize_q5_0,
+                    TensorType::Q5_1 => dequantize_q5_1,
+                    TensorType::Q4K => dequantize_q4_k,
+                    TensorType::Q6K => dequantize_q6_k,
+                    _ => unreachable!("BUG: the arm takes quantized types only"),
+                };
+                data.chunks_exact(block_bytes as usize)
+                    .for_each(|b| dequantize(b, &mut out));
+            }
         }
         if out.iter().any(|v| !v.is_finite()) {
             return Err(format!("tensor '{name}' holds a value that is not finite"));
