@@ -525,10 +525,7 @@ pub fn info(files: &[PathBuf]) -> Outcome {
                 writeln!(
                     out,
                     "  model:             {}",
-                    escaped(&lmzip::describe_model(
-                        &h.model_name,
-                        h.model_sha256.as_ref()
-                    ))
+                    lmzip::describe_model(&h.model_name, h.model_sha256.as_ref())
                 )?;
                 if let Some(sha) = &h.model_sha256 {
                     writeln!(out, "  model sha256:      {}", lmzip::hex(sha))?;
