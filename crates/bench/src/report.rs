@@ -225,8 +225,7 @@ pub fn run(args: &BenchArgs) -> Outcome {
                     None => measure_model(&compressor, &m, &chunks, curve_chunks, chunk_size, threads)?,
                     Some(level) => {
                         let mixed = Mixed::new(&m, level, chunk_size)
-                            .map_err(|e| anyhow::anyhow!(e))?
-                            .with_threads(threads);
+                            .map_err(|e| anyhow::anyhow!(e))?;
                         measure_model(&compressor, &mixed, &chunks, curve_chunks, chunk_size, threads)?
                     }
                 }
@@ -326,7 +325,12 @@ fn position_curve<M: Model>(m: &M, chunks: &[Vec<u8>], piece: usize, threads: us
                     let mut sums = vec![0.0; lmzip::DEFAULT_CHUNK_SIZE as usize];
                     for chunk in group {
                         for (p, part) in chunk.chunks(piece).enumerate() {
-                            let bits = lmzip::chunk::code_lengths(m, &mut state, part);
+                            let bits = lmzip::chunk::code_lengths(
+                                m,
+                                &mut state,
+                                part,
+                                &lmzip::Budget::spare(0),
+                            );
                             for (i, b) in bits.into_iter().enumerate() {
                                 sums[p * piece + i] += b;
                             }

@@ -238,8 +238,7 @@ fn model_speed(args: &SpeedArgs, name: &str, threads: usize) -> Outcome {
         for &window in &windows {
             let windowed = model.clone().with_attention_window(window);
             let mixed = lmzip_models::mix::Mixed::new(&windowed, level, block_size)
-                .map_err(|e| anyhow::anyhow!(e))?
-                .with_threads(threads);
+                .map_err(|e| anyhow::anyhow!(e))?;
             let chunked = crate::measure_lmzip(name, &windowed, &chunks, 2048, threads)?;
             let solid = crate::measure_lmzip(name, &mixed, &chunks, block_size, threads)?;
             let label = match window {

@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod attention;
+pub mod budget;
 pub mod int8;
 pub mod kernels;
 pub mod math;
@@ -35,6 +36,7 @@ pub mod quantize;
 pub mod team;
 
 pub use attention::{Cache, Rope, Rows};
+pub use budget::Budget;
 pub use kernels::Isa;
 
 /// The version of the engine's arithmetic. Archives record it; any change to what a kernel

@@ -5,18 +5,15 @@
 
 use crate::Error;
 use lmzip_coder::{Cdf, Decoder, Encoder};
-use lmzip_models::{Assembler, Model, to_symbols};
+use lmzip_models::{Assembler, Budget, Model};
 
-/// Code `data` with `model`, resetting `state` first. Returns the coded bytes.
-pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8> {
-    let symbols = prepare(model, state, data);
-    let mut cdf = initial_cdf(model);
+/// Code `data` with `model`, resetting `state` first; the model may take helper threads from
+/// `threads` ([`Model::code_chunk`]; never a change of the result). Returns the coded bytes.
+pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8], threads: &Budget) -> Vec<u8> {
     let mut enc = Encoder::new();
-    for symbol in symbols {
-        model.predict(state, &mut cdf);
-        enc.encode(symbol, &cdf);
-        model.observe(state, symbol);
-    }
+    model.code_chunk(state, data, threads, &mut |symbol, cdf| {
+        enc.encode(symbol, cdf)
+    });
     enc.finish()
 }
 
@@ -24,16 +21,17 @@ pub fn encode<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u8>
 /// the probability the model's integer table gives the true symbol, summed over the byte's
 /// symbols (a token's bits are spread evenly over its bytes). [`encode`] spends this, plus at
 /// most a few bytes per chunk of coder overhead.
-pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<f64> {
-    let symbols = prepare(model, state, data);
-    let mut cdf = initial_cdf(model);
+pub fn code_lengths<M: Model>(
+    model: &M,
+    state: &mut M::State,
+    data: &[u8],
+    threads: &Budget,
+) -> Vec<f64> {
     let mut bits = vec![0.0; data.len()];
     let mut assembler = Assembler::new(model);
     let mut first = 0;
-    for symbol in symbols {
-        model.predict(state, &mut cdf);
+    model.code_chunk(state, data, threads, &mut |symbol, cdf| {
         let cost = cdf.cost_bits(symbol);
-        model.observe(state, symbol);
         assembler
             .push(symbol)
             .expect("BUG: the encoder's symbols are valid");
@@ -44,17 +42,8 @@ pub fn code_lengths<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> V
             *b += share;
         }
         first = assembler.len();
-    }
+    });
     bits
-}
-
-/// Reset `state` for a new chunk, cut `data` into the model's symbols (once: the model's
-/// teacher-forced pass receives them) and let the model prepare.
-fn prepare<M: Model>(model: &M, state: &mut M::State, data: &[u8]) -> Vec<u32> {
-    let symbols = to_symbols(model, data);
-    model.reset(state);
-    model.prepare(state, &symbols);
-    symbols
 }
 
 /// Decode `len` bytes coded by [`encode`] with the same model, resetting `state` first.

@@ -41,7 +41,7 @@ pub mod write;
 pub use error::Error;
 pub use lmzip_format::{Header, MAX_CHUNK_SIZE};
 use lmzip_format::{Record, read_record};
-pub use lmzip_models::{Model, ModelId};
+pub use lmzip_models::{Budget, Model, ModelId};
 use std::io::{Read, Write};
 
 /// The version of every numeric procedure on the coding path (the coder, the models'

@@ -22,7 +22,7 @@ use crate::{Error, chunk, filter, write};
 use lmzip_format::{Header, Trailer, crc32c_append, write_end};
 use lmzip_models::mix::{Level, Mixed};
 use lmzip_models::registry::{self, AnyModel, ArchiveModel};
-use lmzip_models::{Model, with_model};
+use lmzip_models::{Budget, Model, with_model};
 use std::io::{self, Read, Write};
 
 /// The level when none is given: the default model mixed with adaptive models, 1 MiB blocks.
@@ -208,8 +208,7 @@ macro_rules! with_coding_model {
         with_model_ref!(&plan.model, inner => match plan.level {
             Some(level) => {
                 let $m = Mixed::new(inner, level, plan.chunk_size)
-                    .expect("BUG: the plan checked the model")
-                    .with_threads(plan.threads);
+                    .expect("BUG: the plan checked the model");
                 $body
             }
             None => {
@@ -269,12 +268,10 @@ impl Plan {
         original_len: Option<u64>,
     ) -> Result<Box<dyn ArchiveWriter<W>>, Error> {
         let builder = self.builder(original_len);
-        let (level, chunk_size, threads) = (self.level, self.chunk_size, self.threads);
+        let (level, chunk_size) = (self.level, self.chunk_size);
         with_model!(self.model, m => match level {
             Some(level) => {
-                let mixed = Mixed::new(m, level, chunk_size)
-                    .map_err(Error::Config)?
-                    .with_threads(threads);
+                let mixed = Mixed::new(m, level, chunk_size).map_err(Error::Config)?;
                 Ok(Box::new(builder.build(out, mixed)?) as Box<dyn ArchiveWriter<W>>)
             }
             None => Ok(Box::new(builder.build(out, m)?) as Box<dyn ArchiveWriter<W>>),
@@ -308,7 +305,8 @@ impl Plan {
         }
         let (coded, x86) = with_coding_model!(self, m => {
             let mut state = m.new_state();
-            write::encode_chunk(&m, &mut state, data, self.is_solid())
+            let spare = Budget::spare(self.threads - 1);
+            write::encode_chunk(&m, &mut state, data, self.is_solid(), &spare)
         });
         let mut record = Vec::with_capacity(data.len().min(coded.len()) + 16);
         write::write_record(&mut record, &self.header(None), data, &coded, x86)?;
@@ -332,11 +330,12 @@ impl Plan {
             let mut states: Vec<_> = (0..self.threads.min(pieces.len()).max(1))
                 .map(|_| m.new_state())
                 .collect();
-            let scored = crate::parallel::map_ordered(&mut states, &pieces, |state, piece| {
+            let spare = crate::parallel::spare_threads(self.threads, pieces.len());
+            let scored = crate::parallel::map_ordered(&mut states, &pieces, &spare, |state, piece| {
                 if solid && filter::looks_like_x86(piece) {
-                    chunk::code_lengths(&m, state, &filter::x86_forward(piece))
+                    chunk::code_lengths(&m, state, &filter::x86_forward(piece), &spare)
                 } else {
-                    chunk::code_lengths(&m, state, piece)
+                    chunk::code_lengths(&m, state, piece, &spare)
                 }
             });
             for s in scored {

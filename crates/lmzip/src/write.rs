@@ -2,7 +2,7 @@
 
 use crate::{Error, NUMERICS_VERSION, chunk, filter, parallel};
 use lmzip_format::{Header, MAX_CHUNK_SIZE, Trailer, crc32c_append, write_block, write_end};
-use lmzip_models::Model;
+use lmzip_models::{Budget, Model};
 use std::io::{self, Write};
 
 /// Options for an [`Encoder`].
@@ -61,13 +61,13 @@ impl EncoderBuilder {
         }
         let header = header_for(&model, self.chunk_size, self.original_len);
         header.write(&mut w)?;
-        let states = (0..self.threads).map(|_| model.new_state()).collect();
         let batch_chunks = batch_chunks(self.threads, self.chunk_size);
         Ok(Encoder {
             inner: w,
             model,
             header,
-            states,
+            threads: self.threads,
+            states: Vec::new(),
             buf: Vec::with_capacity(batch_chunks * self.chunk_size as usize),
             batch_chunks,
             trailer: Trailer {
@@ -115,21 +115,21 @@ pub(crate) fn header_for<M: Model>(
     }
 }
 
-/// Code one chunk as an archive holds it: a solid block that looks like x86 code is coded after
-/// the x86 branch transform. Returns the coded bytes and whether the transform was applied.
+/// Code one chunk as an archive holds it, with helper threads for the model taken from
+/// `threads`: a solid block that looks like x86 code is coded after the x86 branch transform.
+/// Returns the coded bytes and whether the transform was applied.
 pub(crate) fn encode_chunk<M: Model>(
     model: &M,
     state: &mut M::State,
     data: &[u8],
     solid: bool,
+    threads: &Budget,
 ) -> (Vec<u8>, bool) {
     if solid && filter::looks_like_x86(data) {
-        (
-            chunk::encode(model, state, &filter::x86_forward(data)),
-            true,
-        )
+        let filtered = filter::x86_forward(data);
+        (chunk::encode(model, state, &filtered, threads), true)
     } else {
-        (chunk::encode(model, state, data), false)
+        (chunk::encode(model, state, data, threads), false)
     }
 }
 
@@ -165,6 +165,8 @@ pub struct Encoder<W: Write, M: Model> {
     inner: W,
     model: M,
     header: Header,
+    threads: usize,
+    /// One model state per thread, made when a batch first needs it.
     states: Vec<M::State>,
     /// Input not yet coded: fewer than `batch_chunks` chunks.
     buf: Vec<u8>,
@@ -185,12 +187,22 @@ impl<W: Write, M: Model> Encoder<W, M> {
 
     /// Code the chunks in `self.buf[..len]` (a whole number of chunks, or the final rest).
     fn code_buffered(&mut self, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
         let chunk_size = self.header.chunk_size as usize;
         let solid = self.header.mixer.is_some();
         let chunks: Vec<&[u8]> = self.buf[..len].chunks(chunk_size).collect();
         let model = &self.model;
-        let coded = parallel::map_ordered(&mut self.states, &chunks, |state, data| {
-            encode_chunk(model, state, data, solid)
+        let wanted = self.threads.min(chunks.len());
+        while self.states.len() < wanted {
+            self.states.push(model.new_state());
+        }
+        // The thread budget: chunks on as many threads as there are chunks, the rest spare
+        // for the model's helpers, and a thread whose chunks are done spare too.
+        let spare = parallel::spare_threads(self.threads, chunks.len());
+        let coded = parallel::map_ordered(&mut self.states, &chunks, &spare, |state, data| {
+            encode_chunk(model, state, data, solid, &spare)
         });
         for (data, (coded, x86)) in chunks.iter().zip(&coded) {
             write_record(&mut self.inner, &self.header, data, coded, *x86)?;

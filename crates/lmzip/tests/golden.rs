@@ -68,7 +68,7 @@ fn encode(data: &[u8], model: AnyModel, chunk_size: u32, level: Option<u8>) -> V
         enc.finish().unwrap()
     }
     with_model!(model, m => match level {
-        Some(level) => run(data, mixed(m, level, chunk_size).with_threads(2), chunk_size),
+        Some(level) => run(data, mixed(m, level, chunk_size), chunk_size),
         None => run(data, m, chunk_size),
     })
 }

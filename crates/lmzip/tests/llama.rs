@@ -89,11 +89,13 @@ fn chunks_round_trip_alone_and_in_batches() {
     let mut state = m.new_state();
     let coded: Vec<Vec<u8>> = chunks
         .iter()
-        .map(|c| chunk::encode(&m, &mut state, c))
+        .map(|c| chunk::encode(&m, &mut state, c, &lmzip::Budget::spare(0)))
         .collect();
     for (c, k) in chunks.iter().zip(&coded) {
         assert_eq!(chunk::decode(&m, &mut state, k, c.len()).unwrap(), *c);
-        let bits: f64 = chunk::code_lengths(&m, &mut state, c).iter().sum();
+        let bits: f64 = chunk::code_lengths(&m, &mut state, c, &lmzip::Budget::spare(0))
+            .iter()
+            .sum();
         assert!(
             (k.len() as f64 * 8.0 - bits).abs() < 40.0,
             "{} vs {bits}",
@@ -174,7 +176,7 @@ fn escapes_code_bytes_the_vocabulary_lacks() {
         .chain(b"Hello World 2026".iter().copied())
         .collect();
     let mut state = m.new_state();
-    let coded = chunk::encode(&m, &mut state, &data);
+    let coded = chunk::encode(&m, &mut state, &data, &lmzip::Budget::spare(0));
     assert_eq!(
         chunk::decode(&m, &mut state, &coded, data.len()).unwrap(),
         data

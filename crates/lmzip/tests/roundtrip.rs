@@ -214,14 +214,14 @@ fn coder_overhead_on_real_text_is_at_most_four_bytes_per_chunk() {
             bits += cdf.cost_bits(s);
             model.observe(&mut state, s);
         }
-        let coded = chunk::encode(&model, &mut state, piece);
+        let coded = chunk::encode(&model, &mut state, piece, &lmzip::Budget::spare(0));
         assert!(
             coded.len() as f64 <= bits / 8.0 + 4.0,
             "{} bytes for {bits} bits",
             coded.len()
         );
         // code_lengths gives the same bits, byte by byte.
-        let per_byte = chunk::code_lengths(&model, &mut state, piece);
+        let per_byte = chunk::code_lengths(&model, &mut state, piece, &lmzip::Budget::spare(0));
         assert_eq!(per_byte.len(), piece.len());
         let total: f64 = per_byte.iter().sum();
         assert!((total - bits).abs() < 1e-6 * bits, "{total} vs {bits}");

@@ -181,7 +181,12 @@ fn x86_blocks_take_the_branch_transform_and_round_trip() {
         let mut b = Vec::new();
         let mut state = model.new_state();
         for block in code.chunks(BLOCK as usize) {
-            b.extend(lmzip::chunk::encode(&model, &mut state, block));
+            b.extend(lmzip::chunk::encode(
+                &model,
+                &mut state,
+                block,
+                &lmzip::Budget::spare(0),
+            ));
         }
         b
     };
@@ -196,16 +201,29 @@ fn x86_blocks_take_the_branch_transform_and_round_trip() {
     assert_eq!(lmzip::inspect(&text[..]).unwrap().x86_chunks, 0);
 }
 
-/// The encoder's byte-model pass may run on several threads: the archive is the same.
+/// The encoder's byte-model pass may run on several threads, and blocks on several: the block
+/// and the archive are the same.
 #[test]
 fn byte_model_threads_do_not_change_the_archive() {
     let text = alice();
+    let model = neural(6, BLOCK);
+    let block = &text[..BLOCK as usize];
+    let mut state = model.new_state();
+    let alone = lmzip::chunk::encode(&model, &mut state, block, &lmzip::Budget::spare(0));
+    for threads in [2, 3, 8] {
+        let coded = lmzip::chunk::encode(
+            &model,
+            &mut state,
+            block,
+            &lmzip::Budget::spare(threads - 1),
+        );
+        assert!(coded == alone, "byte-model threads {threads}");
+    }
     let data = &text[..BLOCK as usize * 2 + 999];
     let one = lmzip_testkit::compress(data, neural(6, BLOCK), 1, BLOCK, usize::MAX);
     for threads in [2, 3, 8] {
-        let many = neural(6, BLOCK).with_threads(threads);
-        let archive = lmzip_testkit::compress(data, many, 2, BLOCK, 1000);
-        assert!(archive == one, "byte-model threads {threads}");
+        let archive = lmzip_testkit::compress(data, neural(6, BLOCK), threads, BLOCK, 1000);
+        assert!(archive == one, "threads {threads}");
     }
 }
 

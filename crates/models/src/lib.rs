@@ -45,6 +45,7 @@ pub mod weights;
 pub use cm::ContextMixing;
 pub use llama::{LlamaModel, LlamaState};
 use lmzip_coder::Cdf;
+pub use lmzip_engine::Budget;
 pub use lmzip_tokens::Tokenizer;
 pub use mix::{Level, Mixed};
 pub use net::NetState;
@@ -253,6 +254,37 @@ pub trait Model: Send + Sync {
         let _ = (state, symbols);
     }
 
+    /// The encoder's path through a whole chunk: from a reset `state`, call `visit` with each
+    /// of `data`'s coding symbols and the table it is coded with, the same tables
+    /// [`Model::predict`] gives a decoder. `threads` is how many threads the model may use for
+    /// it (a speed hint, never a change of results).
+    ///
+    /// By default: the symbols once ([`to_symbols`]), [`Model::prepare`], then predict, visit
+    /// and observe each symbol. A model that codes a chunk more cheaply in one pass (the solid
+    /// mixer) overrides it.
+    fn code_chunk(
+        &self,
+        state: &mut Self::State,
+        data: &[u8],
+        threads: &Budget,
+        visit: &mut dyn FnMut(u32, &Cdf),
+    ) {
+        let _ = threads;
+        let symbols = match self.tokenizer() {
+            Some(tokenizer) => tokenizer.encode(data),
+            None => symbolize(self.symbols(), data).collect(),
+        };
+        self.reset(state);
+        self.prepare(state, &symbols);
+        let mut cdf = Cdf::uniform(self.precision(), self.symbols().alphabet_size())
+            .expect("BUG: a model's precision fits its alphabet");
+        for symbol in symbols {
+            self.predict(state, &mut cdf);
+            visit(symbol, &cdf);
+            self.observe(state, symbol);
+        }
+    }
+
     /// Fill `cdf` with the distribution of the next symbol.
     fn predict(&self, state: &mut Self::State, cdf: &mut Cdf);
 
@@ -310,6 +342,15 @@ impl<M: Model + ?Sized> Model for &M {
     }
     fn prepare(&self, state: &mut Self::State, symbols: &[u32]) {
         (**self).prepare(state, symbols)
+    }
+    fn code_chunk(
+        &self,
+        state: &mut Self::State,
+        data: &[u8],
+        threads: &Budget,
+        visit: &mut dyn FnMut(u32, &Cdf),
+    ) {
+        (**self).code_chunk(state, data, threads, visit)
     }
     fn predict(&self, state: &mut Self::State, cdf: &mut Cdf) {
         (**self).predict(state, cdf)

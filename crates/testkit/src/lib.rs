@@ -129,7 +129,7 @@ impl CodedChunks {
         CodedChunks {
             coded: pieces
                 .iter()
-                .map(|p| chunk::encode(model, &mut state, p))
+                .map(|p| chunk::encode(model, &mut state, p, &lmzip::Budget::spare(0)))
                 .collect(),
             lens: pieces.iter().map(|p| p.len()).collect(),
         }

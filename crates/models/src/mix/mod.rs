@@ -36,12 +36,12 @@ mod contexts;
 mod mixer;
 
 use crate::adaptive::{squash, stretch};
-use crate::{Model, ModelId, Symbols, Tokenizer};
+use crate::{Budget, Model, ModelId, Symbols, Tokenizer};
 use contexts::Contexts;
 use lmzip_coder::Cdf;
 use lmzip_engine::team;
 use mixer::{Apm, Mixer};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The highest level.
@@ -85,8 +85,6 @@ pub struct Mixed<M> {
     level: Level,
     table_bits: u32,
     match_bits: u32,
-    /// Threads for the encoder's byte-model pass over a block.
-    threads: usize,
 }
 
 impl<M: Model> Mixed<M> {
@@ -111,17 +109,7 @@ impl<M: Model> Mixed<M> {
             level,
             table_bits: (block_bits + 2).clamp(12, level.max_table_bits),
             match_bits: block_bits.clamp(10, 24),
-            threads: 1,
         })
-    }
-
-    /// Run the encoder's byte-model pass over a block on `threads` threads (its windows are
-    /// independent; one of the threads also mixes each window once scored). The archive does
-    /// not depend on it. A block decodes byte after byte; a lone block's decoder may split each
-    /// step of its byte model between two threads instead (`lmzip_engine::team`).
-    pub fn with_threads(mut self, threads: usize) -> Mixed<M> {
-        self.threads = threads.max(1);
-        self
     }
 
     /// Whether the mixers start by trusting the byte model ([`TRUSTED_WEIGHT`]): with a byte
@@ -142,16 +130,15 @@ impl<M: Model> Mixed<M> {
 
 /// The per-block state of [`Mixed`].
 pub struct MixedState<S> {
-    /// The byte model's state, its table for the current byte, and that table's cumulative sums
-    /// (the decoder's path: one byte at a time).
+    /// The byte model's state (made when the decoder's path first needs it), its table for the
+    /// current byte, and that table's cumulative sums (the decoder's path: one byte at a time).
     inner: Option<S>,
     table: Cdf,
     cum: Vec<u32>,
-    /// The byte model's input for every bit of the block so far, while the encoder mixes it.
+    /// The encoder's path: the byte model's input for every bit of the window being mixed,
+    /// scored ahead, and the window's first position in the block.
     path: Option<Vec<[i16; 8]>>,
-    /// The encoder's prepared block: the probability coded for every bit (12 bits), mixed in
-    /// [`Model::prepare`], and how many bits have been coded.
-    replay: Option<(Vec<u16>, usize)>,
+    path_start: usize,
     /// Bits of the current byte so far, with a leading 1.
     c0: u32,
     bit_pos: u32,
@@ -168,6 +155,9 @@ pub struct MixedState<S> {
     mixed: i32,
     pr: i32,
 }
+
+/// How many windows the encoder's byte-model helpers may score ahead of the mixing.
+const LOOKAHEAD: usize = 8;
 
 /// Mixer inputs besides the adaptive models': the byte model (2), a bias.
 const EXTRA_INPUTS: usize = 3;
@@ -218,11 +208,11 @@ impl<M: Model> Model for Mixed<M> {
         let contexts = Contexts::new(self.level.full, self.table_bits, self.match_bits);
         let n = contexts.inputs_len() + EXTRA_INPUTS;
         let mut state = MixedState {
-            inner: self.neural.then(|| self.inner.new_state()),
+            inner: None,
             table: byte_table(&self.inner),
             cum: vec![0; 257],
             path: None,
-            replay: None,
+            path_start: 0,
             c0: 1,
             bit_pos: 0,
             contexts,
@@ -245,7 +235,6 @@ impl<M: Model> Model for Mixed<M> {
 
     fn reset(&self, s: &mut Self::State) {
         s.path = None;
-        s.replay = None;
         s.c0 = 1;
         s.bit_pos = 0;
         s.contexts.reset();
@@ -266,34 +255,40 @@ impl<M: Model> Model for Mixed<M> {
         s.apm_order2.reset();
     }
 
-    fn prepare(&self, s: &mut Self::State, symbols: &[u32]) {
+    /// The encoder's path: the block's bytes are seen once, each bit mixed and visited as it
+    /// comes; the byte model's windows are scored ahead on the other threads
+    /// ([`Mixed::mix_block`]).
+    fn code_chunk(
+        &self,
+        s: &mut Self::State,
+        data: &[u8],
+        threads: &Budget,
+        visit: &mut dyn FnMut(u32, &Cdf),
+    ) {
+        self.reset(s);
+        let mut cdf = Cdf::uniform(16, 2).expect("BUG: a binary table");
         if self.neural {
-            let bytes: Vec<u8> = symbols
-                .chunks(8)
-                .map(|bits| bits.iter().fold(0u8, |b, &bit| (b << 1) | bit as u8))
-                .collect();
-            let coded = self.mix_block(s, &bytes);
-            s.replay = Some((coded, 0));
+            self.mix_block(s, data, threads, &mut cdf, visit);
+        } else {
+            for &byte in data {
+                self.code_byte(s, byte, &mut cdf, visit);
+            }
         }
     }
 
     fn predict(&self, s: &mut Self::State, cdf: &mut Cdf) {
-        let pr = match &s.replay {
-            Some((coded, next)) => i32::from(coded[*next]),
-            None => {
-                self.mix_bit(s);
-                s.pr
-            }
-        };
-        cdf.set_binary(16, (1 << 16) - ((pr as u32) << 4));
+        self.mix_bit(s);
+        set_table(cdf, s.pr);
     }
 
     fn observe(&self, s: &mut Self::State, symbol: u32) {
-        match &mut s.replay {
-            Some((_, next)) => *next += 1,
-            None => self.learn_bit(s, symbol & 1),
-        }
+        self.learn_bit(s, symbol & 1);
     }
+}
+
+/// The coding table of a bit whose probability of a 1 is `pr` / 4096.
+fn set_table(cdf: &mut Cdf, pr: i32) {
+    cdf.set_binary(16, (1 << 16) - ((pr as u32) << 4));
 }
 
 impl<M: Model> Mixed<M> {
@@ -307,10 +302,12 @@ impl<M: Model> Mixed<M> {
         let byte_model = s.contexts.inputs_len();
         s.contexts
             .inputs(s.c0, s.bit_pos, &mut s.inputs[..byte_model]);
-        let neural_input = match (&s.path, &s.inner) {
-            (Some(path), _) => i32::from(path[s.contexts.position()][s.bit_pos as usize]),
-            (None, Some(_)) => bit_input(&s.cum, s.c0, s.bit_pos),
-            (None, None) => 0,
+        let neural_input = match (&s.path, self.neural) {
+            (Some(path), _) => {
+                i32::from(path[s.contexts.position() - s.path_start][s.bit_pos as usize])
+            }
+            (None, true) => bit_input(&s.cum, s.c0, s.bit_pos),
+            (None, false) => 0,
         };
         let confidence = (neural_input.unsigned_abs() as usize / 256).min(7);
         s.inputs[byte_model] = neural_input;
@@ -321,9 +318,9 @@ impl<M: Model> Mixed<M> {
         let sets = [
             s.contexts.match_bucket() * 8 + bit_pos,
             s.c0 as usize,
-            match s.inner {
-                Some(_) => confidence * 8 + bit_pos,
-                None => s.contexts.byte(1) as usize * 8 + bit_pos,
+            match self.neural {
+                true => confidence * 8 + bit_pos,
+                false => s.contexts.byte(1) as usize * 8 + bit_pos,
             },
         ];
         for (i, m) in s.mixers.iter_mut().enumerate() {
@@ -360,66 +357,104 @@ impl<M: Model> Mixed<M> {
         }
     }
 
-    /// The encoder's whole block, mixed: the probability coded for every bit. The byte model's
-    /// windows are scored on up to `threads` threads (each from a fresh state, so the split
-    /// never changes a value) while this thread mixes each window as soon as it is ready, and
-    /// scores the next unclaimed one itself when it would otherwise wait.
-    fn mix_block(&self, s: &mut MixedState<M::State>, block: &[u8]) -> Vec<u16> {
-        let windows: Vec<&[u8]> = block.chunks(self.window()).collect();
-        let scored: Vec<OnceLock<Vec<[i16; 8]>>> =
-            windows.iter().map(|_| OnceLock::new()).collect();
+    /// Mix and visit the 8 bits of `byte`, the encoder's step.
+    fn code_byte(
+        &self,
+        s: &mut MixedState<M::State>,
+        byte: u8,
+        cdf: &mut Cdf,
+        visit: &mut dyn FnMut(u32, &Cdf),
+    ) {
+        for k in (0..8).rev() {
+            let bit = u32::from(byte >> k & 1);
+            self.mix_bit(s);
+            set_table(cdf, s.pr);
+            visit(bit, cdf);
+            self.learn_bit(s, bit);
+        }
+    }
+
+    /// The encoder's whole block, mixed and visited bit by bit. The byte model's windows are
+    /// scored by helper threads taken from `threads` (each window from a fresh state, so the
+    /// split never changes a value; helpers are taken at the start and whenever one is free
+    /// at a window's start) while this thread mixes each window as soon as it is ready, and
+    /// scores the next unclaimed one itself when it would otherwise wait. Helpers score at
+    /// most [`LOOKAHEAD`] windows ahead of the mixing, and a window's inputs are dropped once
+    /// mixed, so the block costs a few windows of memory beyond its bytes.
+    fn mix_block(
+        &self,
+        s: &mut MixedState<M::State>,
+        block: &[u8],
+        threads: &Budget,
+        cdf: &mut Cdf,
+        visit: &mut dyn FnMut(u32, &Cdf),
+    ) {
+        let window_len = self.window();
+        let windows: Vec<&[u8]> = block.chunks(window_len).collect();
+        let scored: Vec<Mutex<Option<Vec<[i16; 8]>>>> =
+            windows.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        // Score the next unclaimed window; false when every window is claimed.
-        let claim = |scorer: &mut WindowScorer<M>| {
+        let mixing = AtomicUsize::new(0);
+        // Claim the next unclaimed window and score it; false when every window is claimed.
+        // A helper (`wait`) first lets the mixing come within `LOOKAHEAD` windows of it.
+        let claim = |scorer: &mut WindowScorer<M>, wait: bool| {
             let w = next.fetch_add(1, Ordering::Relaxed);
-            if let Some(window) = windows.get(w) {
-                let _ = scored[w].set(scorer.score(&self.inner, window));
+            let Some(window) = windows.get(w) else {
+                return false;
+            };
+            while wait && w >= mixing.load(Ordering::Acquire) + LOOKAHEAD {
+                std::thread::sleep(std::time::Duration::from_micros(100));
             }
-            w < windows.len()
+            let inputs = scorer.score(&self.inner, window);
+            *scored[w].lock().expect("BUG: a scorer panicked") = Some(inputs);
+            true
         };
-        let mut coded = Vec::with_capacity(block.len() * 8);
-        s.path = Some(Vec::with_capacity(block.len()));
         std::thread::scope(|scope| {
-            for _ in 1..self.threads.min(windows.len()) {
-                scope.spawn(|| {
-                    let mut scorer = WindowScorer::new(&self.inner);
-                    while claim(&mut scorer) {}
-                });
-            }
+            // Start a helper for every spare thread while windows are left to claim.
+            let hire = || {
+                while next.load(Ordering::Relaxed) + 1 < windows.len() {
+                    let Some(permit) = threads.try_take() else {
+                        break;
+                    };
+                    let claim = &claim;
+                    scope.spawn(move || {
+                        let _permit = permit;
+                        let mut scorer = WindowScorer::new(&self.inner);
+                        while claim(&mut scorer, true) {}
+                    });
+                }
+            };
             let mut scorer = WindowScorer::new(&self.inner);
             for (w, window) in windows.iter().enumerate() {
+                hire();
                 let mut spins = 0;
                 let inputs = loop {
-                    if let Some(inputs) = scored[w].get() {
+                    let ready = scored[w].lock().expect("BUG: a scorer panicked").take();
+                    if let Some(inputs) = ready {
                         break inputs;
                     }
-                    if !claim(&mut scorer) {
+                    if !claim(&mut scorer, false) {
                         // Another thread scores this window: wait for it.
                         team::back_off(&mut spins);
                     }
                 };
-                s.path
-                    .as_mut()
-                    .expect("BUG: the path is set above")
-                    .extend_from_slice(inputs);
+                mixing.store(w, Ordering::Release);
+                s.path = Some(inputs);
+                s.path_start = w * window_len;
                 for &byte in window.iter() {
-                    for k in (0..8).rev() {
-                        self.mix_bit(s);
-                        coded.push(s.pr as u16);
-                        self.learn_bit(s, u32::from(byte >> k & 1));
-                    }
+                    self.code_byte(s, byte, cdf, visit);
                 }
             }
         });
-        coded
     }
 
     /// The decoder's path, at a byte boundary: the byte model's table for the next byte, and
     /// its cumulative sums. The byte model restarts every `context` bytes (its window).
     fn byte_model_table(&self, s: &mut MixedState<M::State>) {
-        let (Some(inner), None) = (&mut s.inner, &s.path) else {
+        if !self.neural || s.path.is_some() {
             return;
-        };
+        }
+        let inner = s.inner.get_or_insert_with(|| self.inner.new_state());
         let pos = s.contexts.position();
         if pos.is_multiple_of(self.window()) {
             self.inner.reset(inner);

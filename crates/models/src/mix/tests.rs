@@ -1,16 +1,20 @@
 use super::*;
 use crate::{ContextMixing, symbolize};
 
-/// Code `data` as one block from a fresh state; returns the ideal code length in bits.
-fn bits<M: Model>(model: &M, state: &mut M::State, data: &[u8], prepare: bool) -> f64 {
-    model.reset(state);
-    let symbols: Vec<u32> = symbolize(Symbols::Bits, data).collect();
-    if prepare {
-        model.prepare(state, &symbols);
-    }
-    let mut cdf = Cdf::uniform(16, 2).unwrap();
+/// Code `data` as one block from a fresh state; returns the ideal code length in bits. The
+/// encoder's path ([`Model::code_chunk`] on `threads` threads), or with `threads` 0 the
+/// decoder's (predict and observe, bit by bit).
+fn bits<M: Model>(model: &M, state: &mut M::State, data: &[u8], threads: usize) -> f64 {
     let mut total = 0.0;
-    for s in symbols {
+    if threads > 0 {
+        model.code_chunk(state, data, &Budget::spare(threads - 1), &mut |s, cdf| {
+            total += cdf.cost_bits(s)
+        });
+        return total;
+    }
+    model.reset(state);
+    let mut cdf = Cdf::uniform(16, 2).unwrap();
+    for s in symbolize(Symbols::Bits, data) {
         model.predict(state, &mut cdf);
         total += cdf.cost_bits(s);
         model.observe(state, s);
@@ -42,8 +46,8 @@ fn long_repeats_cost_almost_nothing() {
         })
         .collect();
     let twice = [once.clone(), once.clone()].concat();
-    let first = bits(&model, &mut state, &once, false);
-    let both = bits(&model, &mut state, &twice, false);
+    let first = bits(&model, &mut state, &once, 0);
+    let both = bits(&model, &mut state, &twice, 0);
     assert!(
         first > 5000.0 * 7.9,
         "random bytes cost about 8 bits: {first}"
@@ -61,9 +65,9 @@ fn state_reuse_equals_fresh_state() {
         let model = adaptive(level, 4096);
         let text = b"solid mode sees the whole block, solid mode sees it all. ".repeat(30);
         let mut reused = model.new_state();
-        bits(&model, &mut reused, &text[..1000], false);
-        let again = bits(&model, &mut reused, &text, false);
-        let fresh = bits(&model, &mut model.new_state(), &text, false);
+        bits(&model, &mut reused, &text[..1000], 0);
+        let again = bits(&model, &mut reused, &text, 0);
+        let fresh = bits(&model, &mut model.new_state(), &text, 0);
         assert_eq!(again.to_bits(), fresh.to_bits(), "level {level}");
     }
 }
@@ -147,12 +151,12 @@ impl Model for Confident {
 fn from_numerics_3_a_block_starts_at_the_byte_models_rate() {
     // The byte model alone: -log2(0.9) ≈ 0.15 bits for a byte 'a'.
     let alone = -(0.9f64.log2());
-    let cost = |version: u16, data: &[u8], prepare: bool| {
+    let cost = |version: u16, data: &[u8], threads: usize| {
         let model = Mixed::new(Confident(version), Level::new(6).unwrap(), 2048).unwrap();
-        bits(&model, &mut model.new_state(), data, prepare)
+        bits(&model, &mut model.new_state(), data, threads)
     };
-    let trusting = cost(3, b"a", false);
-    let legacy = cost(2, b"a", false);
+    let trusting = cost(3, b"a", 0);
+    let legacy = cost(2, b"a", 0);
     assert!(
         (trusting - alone).abs() < 0.02,
         "numerics 3: the first byte costs {trusting} bits, the byte model's {alone}"
@@ -163,10 +167,7 @@ fn from_numerics_3_a_block_starts_at_the_byte_models_rate() {
     );
     // Then the mixers learn from there.
     let run = [b'a'; 16];
-    assert!(cost(3, &run, false) < 16.0 * alone);
-    // The encoder's path (prepared) and the decoder's (byte by byte) agree.
-    assert_eq!(
-        cost(3, &run, true).to_bits(),
-        cost(3, &run, false).to_bits()
-    );
+    assert!(cost(3, &run, 0) < 16.0 * alone);
+    // The encoder's path (in one pass) and the decoder's (bit by bit) agree.
+    assert_eq!(cost(3, &run, 1).to_bits(), cost(3, &run, 0).to_bits());
 }
