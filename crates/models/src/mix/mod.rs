@@ -257,7 +257,7 @@ impl<M: Model> Model for Mixed<M> {
 
     /// The encoder's path: the block's bytes are seen once, each bit mixed and visited as it
     /// comes; the byte model's windows are scored ahead on the other threads
-    /// ([`Mixed::mix_block`]).
+    /// (`Mixed::mix_block`).
     fn code_chunk(
         &self,
         s: &mut Self::State,
