@@ -118,7 +118,7 @@ pub fn symbolize(symbols: Symbols, bytes: &[u8]) -> impl Iterator<Item = u32> + 
 }
 
 /// The coding symbols of `bytes` for `model`: bytes, bits, or its tokenizer's tokens.
-pub fn to_symbols<M: Model>(model: &M, bytes: &[u8]) -> Vec<u32> {
+pub fn to_symbols<M: Model + ?Sized>(model: &M, bytes: &[u8]) -> Vec<u32> {
     match model.tokenizer() {
         Some(tokenizer) => tokenizer.encode(bytes),
         None => symbolize(model.symbols(), bytes).collect(),
@@ -256,8 +256,8 @@ pub trait Model: Send + Sync {
 
     /// The encoder's path through a whole chunk: from a reset `state`, call `visit` with each
     /// of `data`'s coding symbols and the table it is coded with, the same tables
-    /// [`Model::predict`] gives a decoder. `threads` is how many threads the model may use for
-    /// it (a speed hint, never a change of results).
+    /// [`Model::predict`] gives a decoder. The model may take helper threads from `threads` (a
+    /// matter of speed, never of results).
     ///
     /// By default: the symbols once ([`to_symbols`]), [`Model::prepare`], then predict, visit
     /// and observe each symbol. A model that codes a chunk more cheaply in one pass (the solid
@@ -270,10 +270,7 @@ pub trait Model: Send + Sync {
         visit: &mut dyn FnMut(u32, &Cdf),
     ) {
         let _ = threads;
-        let symbols = match self.tokenizer() {
-            Some(tokenizer) => tokenizer.encode(data),
-            None => symbolize(self.symbols(), data).collect(),
-        };
+        let symbols = to_symbols(self, data);
         self.reset(state);
         self.prepare(state, &symbols);
         let mut cdf = Cdf::uniform(self.precision(), self.symbols().alphabet_size())
